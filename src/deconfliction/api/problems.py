@@ -1,0 +1,160 @@
+"""RFC 9457 problem details: every error a client sees, mapped once at the edge."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from deconfliction.api.views import jsonable
+from deconfliction.service import errors
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20  # 1 MiB
+PROBLEM_JSON = "application/problem+json"
+
+STATUS = {
+    errors.Unauthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.ValidationFailed: 400,
+    errors.OvnMismatch: 409,
+    errors.AlreadyEnded: 409,
+    errors.AlreadyExists: 409,
+    errors.Refusal: 409,
+}
+TITLES = {
+    "unauthorized": "Authentication required",
+    "forbidden": "Not allowed for this party",
+    "not_found": "Not found",
+    "validation_error": "Invalid request",
+    "ovn_mismatch": "Stale version (ovn)",
+    "ended": "Already ended",
+    "already_exists": "Already exists",
+    "conflict": "Conflicts with another party's operation",
+    "constraint": "Enters closed airspace",
+    "short_notice": "Short-notice declaration conflicts",
+    "missing_ovns": "Awareness key incomplete",
+    "body_too_large": "Request body too large",
+    "internal_error": "Internal error",
+}
+
+
+def problem(status: int, code: str, detail: str, **extensions: Any) -> JSONResponse:
+    body = {"type": f"urn:deconfliction:problem:{code}", "title": TITLES.get(code, code),
+            "status": status, "detail": detail, "code": code, **jsonable(extensions)}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i > 0 and parts[i - 1] == "footprint" and part in ("Polygon", "Circle"):
+            continue  # the discriminated union's tag, not a field
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    found = []
+    for e in exc.errors():
+        message = e.get("msg", "invalid")
+        if e.get("type") == "json_invalid":
+            message = f"body is not valid JSON: {e.get('ctx', {}).get('error', message)}"
+            found.append(errors.FieldError("body", message))
+            continue
+        if e.get("type") == "extra_forbidden":
+            message = "unknown field"
+        elif e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",):
+            message = "the body must be a JSON object (send Content-Type: application/json)"
+        found.append(errors.FieldError(_field(tuple(e.get("loc", ()))), message))
+    failure = errors.ValidationFailed(found)
+    return problem(400, failure.code, failure.detail, **failure.extensions)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into a problem response."""
+
+    @app.exception_handler(errors.LineError)
+    async def _line_error(_request: Request, exc: errors.LineError) -> JSONResponse:
+        status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
+        return problem(status, exc.code, exc.detail, **exc.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_problem(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex
+        log.exception("unexpected error %s", error_id, exc_info=exc)
+        return problem(500, "internal_error", f"unexpected error; quote id {error_id}",
+                       error_id=error_id)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(400, "body_too_large",
+                           f"request body exceeds {self.limit} bytes (1 MiB)")
+        await response(scope, receive, send)
+
+

@@ -1,0 +1,45 @@
+"""Health, who-am-I, parties and the event stream (JSON polling)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from deconfliction import __version__
+from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.views import event_view, party_view
+from deconfliction.service import events, parties
+
+router = APIRouter(prefix="/v1", tags=["line"])
+
+
+@router.get("/health", summary="Liveness (no token needed)")
+async def health(line: LineDep) -> dict[str, Any]:
+    profile = line.settings.profile
+    return {"status": "ok", "version": __version__, "backend": line.store.backend,
+            "separation_profile": {"name": profile.name, "horizontal_m": profile.horizontal_m,
+                                   "vertical_m": profile.vertical_m,
+                                   "look_ahead_s": profile.look_ahead_s},
+            "notice_period_s": line.settings.notice_period_s}
+
+
+@router.get("/parties/me", summary="The calling party")
+async def me(party: CurrentParty) -> dict[str, Any]:
+    return party_view(party)
+
+
+@router.get("/parties", summary="Every party (names and roles; never tokens)")
+async def all_parties(_party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    return {"parties": [party_view(p) for p in await parties.list_parties(line)]}
+
+
+@router.get("/events", summary="The calling party's events after a sequence number")
+async def read(
+    party: CurrentParty,
+    line: LineDep,
+    after: Annotated[int, Query()] = 0,
+    limit: Annotated[int, Query()] = 100,
+) -> dict[str, Any]:
+    found = await events.read_events(line, party, after=after, limit=limit)
+    return {"events": [event_view(e) for e in found]}

@@ -1,0 +1,82 @@
+"""/v1/operations: routes parse, call one service function, and render the result."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.schemas import OperationIn, OperationReplaceIn, QueryIn
+from deconfliction.api.views import operation_view
+from deconfliction.service import operations as service
+
+router = APIRouter(prefix="/v1/operations", tags=["operations"])
+
+
+def _declared_view(declared: service.Declared) -> dict[str, Any]:
+    view = operation_view(declared.operation, True)
+    view["overrides"] = [
+        {"operation_id": o.id, "owner": o.owner, "priority": o.priority}
+        for o in declared.overridden
+    ]
+    return view
+
+
+def _command(body: OperationIn, **identity: Any) -> service.DeclareOperation:
+    return service.DeclareOperation(
+        volumes=body.volumes_model(), priority=body.priority, state=body.state_model(),
+        key=tuple(body.key), callsigns=tuple(body.callsigns), notes=body.notes, **identity,
+    )
+
+
+@router.post("", status_code=201, summary="Declare an operation")
+async def declare(
+    body: OperationIn, party: CurrentParty, line: LineDep, response: Response
+) -> dict[str, Any]:
+    declared = await service.declare_operation(line, party, _command(body), line.clock())
+    response.headers["Location"] = f"/v1/operations/{declared.operation.id}"
+    return _declared_view(declared)
+
+
+@router.get("", summary="Every live operation (others' in their public view)")
+async def list_all(party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    found = await service.list_operations(line, party)
+    return {"operations": [operation_view(o, full) for o, full in found]}
+
+
+@router.post("/query", summary="Live operations intersecting a 4D area")
+async def query(body: QueryIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    area = body.area
+    found = await service.query_operations(line, party, service.Area(
+        footprint=area.footprint_model(),
+        altitude_lower_m=area.altitude_lower_m, altitude_upper_m=area.altitude_upper_m,
+        time_start=area.time_start.timestamp() if area.time_start else None,
+        time_end=area.time_end.timestamp() if area.time_end else None,
+    ), line.clock())
+    return {"operations": [operation_view(o, full) for o, full in found]}
+
+
+@router.get("/{operation_id}", summary="One operation")
+async def get(operation_id: str, party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    operation, full = await service.get_operation(line, party, operation_id)
+    return operation_view(operation, full)
+
+
+@router.put("/{operation_id}", summary="Replace an operation (carrying its current ovn)")
+async def replace(
+    operation_id: str, body: OperationReplaceIn, party: CurrentParty, line: LineDep
+) -> dict[str, Any]:
+    command = _command(body, operation_id=operation_id, ovn=body.ovn)
+    return _declared_view(await service.declare_operation(line, party, command, line.clock()))
+
+
+@router.delete("/{operation_id}", summary="End an operation (carrying its current ovn)")
+async def end(
+    operation_id: str,
+    ovn: Annotated[str, Query(max_length=64)],
+    party: CurrentParty,
+    line: LineDep,
+) -> dict[str, Any]:
+    ended = await service.end_operation(line, party, operation_id, ovn, line.clock())
+    return operation_view(ended, True)

@@ -1,0 +1,127 @@
+"""Request bodies: strict (unknown fields, NaN and naive times are errors), SI units."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from deconfliction.model.constraint import ConstraintKind
+from deconfliction.model.operation import OperationState
+from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootprint, Volume
+
+Position = tuple[float, float]
+INT32 = 2**31 - 1
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class PolygonIn(Strict):
+    """GeoJSON Polygon (RFC 7946): closed rings of [lon, lat], exterior first."""
+
+    type: Literal["Polygon"]
+    coordinates: Annotated[list[list[Position]], Field(min_length=1)]
+
+    def to_model(self) -> PolygonFootprint:
+        return PolygonFootprint(tuple(tuple(p for p in ring) for ring in self.coordinates))
+
+
+class CircleIn(Strict):
+    """Every point within ``radius_m`` of ``center`` ([lon, lat])."""
+
+    type: Literal["Circle"]
+    center: Position
+    radius_m: float
+
+    def to_model(self) -> CircleFootprint:
+        return CircleFootprint(self.center, self.radius_m)
+
+
+FootprintIn = Annotated[PolygonIn | CircleIn, Field(discriminator="type")]
+
+
+def _seconds(t: datetime) -> float:
+    return t.timestamp()
+
+
+class VolumeIn(Strict):
+    """Footprint × altitude band (m, WGS84) × time window (RFC 3339)."""
+
+    footprint: FootprintIn
+    altitude_lower_m: float
+    altitude_upper_m: float
+    time_start: AwareDatetime
+    time_end: AwareDatetime
+
+    def to_model(self) -> Volume:
+        return Volume(self.footprint.to_model(), self.altitude_lower_m, self.altitude_upper_m,
+                      _seconds(self.time_start), _seconds(self.time_end))
+
+
+class OperationIn(Strict):
+    """A declaration: where and when (never why), with priority and awareness key."""
+
+    volumes: list[VolumeIn]
+    priority: Annotated[int, Field(ge=-INT32, le=INT32)] = 0
+    state: Literal["accepted", "activated", "nonconforming", "contingent"] = "accepted"
+    key: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=10_000)] = []
+    callsigns: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=100)] = []
+    notes: Annotated[str, Field(max_length=10_000)] = ""
+
+    def volumes_model(self) -> tuple[Volume, ...]:
+        return tuple(v.to_model() for v in self.volumes)
+
+    def state_model(self) -> OperationState:
+        return OperationState(self.state)
+
+
+class OperationReplaceIn(OperationIn):
+    ovn: Annotated[str, Field(max_length=64)]
+
+
+class AreaIn(Strict):
+    """A 4D area of interest; a missing band or window means any."""
+
+    footprint: FootprintIn
+    altitude_lower_m: float | None = None
+    altitude_upper_m: float | None = None
+    time_start: AwareDatetime | None = None
+    time_end: AwareDatetime | None = None
+
+    def footprint_model(self) -> Footprint:
+        return self.footprint.to_model()
+
+
+class QueryIn(Strict):
+    area: AreaIn
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_area(cls, data: Any) -> Any:
+        """Accept the area's fields at the top level too."""
+        if isinstance(data, dict) and "area" not in data and "footprint" in data:
+            return {"area": data}
+        return data
+
+
+class ConstraintIn(Strict):
+    """Closed airspace: for every operator (``"all"``) or the named parties, less exemptions."""
+
+    kind: Literal["no_fly", "restricted"] = "no_fly"
+    volumes: list[VolumeIn]
+    name: Annotated[str, Field(max_length=200)] = ""
+    applies_to: Literal["all"] | Annotated[list[str], Field(min_length=1)] = "all"
+    exempt: list[str] = []
+
+    def kind_model(self) -> ConstraintKind:
+        return ConstraintKind(self.kind)
+
+    def applies_to_model(self) -> tuple[str, ...] | None:
+        return None if self.applies_to == "all" else tuple(self.applies_to)
+
+
+class ConstraintReplaceIn(ConstraintIn):
+    ovn: Annotated[str, Field(max_length=64)]

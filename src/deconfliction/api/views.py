@@ -1,0 +1,89 @@
+"""JSON views of model objects, by need-to-know (the service says who sees what in full)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from deconfliction.engine.strategic import Region
+from deconfliction.model.constraint import Constraint
+from deconfliction.model.event import Event
+from deconfliction.model.operation import Operation
+from deconfliction.model.party import Party
+from deconfliction.model.volume import Volume, footprint_to_geojson
+
+PUBLIC_OPERATION_FIELDS = ("id", "owner", "volumes", "priority", "state", "ovn", "short_notice")
+
+
+def rfc3339(t: float) -> str:
+    """UTC seconds as RFC 3339 with ``Z`` (millisecond precision when not whole)."""
+    moment = datetime.fromtimestamp(t, UTC)
+    if moment.microsecond:
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def volume_view(v: Volume) -> dict[str, Any]:
+    return {
+        "footprint": footprint_to_geojson(v.footprint),
+        "altitude_lower_m": v.altitude_lower_m,
+        "altitude_upper_m": v.altitude_upper_m,
+        "time_start": rfc3339(v.time_start),
+        "time_end": rfc3339(v.time_end),
+    }
+
+
+def region_view(r: Region) -> dict[str, Any]:
+    return {
+        "footprint": r.footprint,
+        "altitude_lower_m": r.altitude_lower_m,
+        "altitude_upper_m": r.altitude_upper_m,
+        "time_start": rfc3339(r.time_start),
+        "time_end": rfc3339(r.time_end),
+    }
+
+
+def operation_view(o: Operation, full: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": o.id, "owner": o.owner, "volumes": [volume_view(v) for v in o.volumes],
+        "priority": o.priority, "state": o.state.value, "ovn": o.ovn,
+        "short_notice": o.short_notice,
+    }
+    if full:
+        view.update(callsigns=list(o.callsigns), notes=o.notes, version=o.version,
+                    created_at=rfc3339(o.created_at), updated_at=rfc3339(o.updated_at))
+    return view
+
+
+def constraint_view(c: Constraint) -> dict[str, Any]:
+    return {
+        "id": c.id, "authority": c.authority, "kind": c.kind.value, "name": c.name,
+        "volumes": [volume_view(v) for v in c.volumes],
+        "applies_to": "all" if c.applies_to is None else list(c.applies_to),
+        "exempt": list(c.exempt), "state": c.state.value, "ovn": c.ovn, "version": c.version,
+        "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
+    }
+
+
+def party_view(p: Party) -> dict[str, Any]:
+    return {"name": p.name, "role": p.role.value, "active": p.active}
+
+
+def event_view(e: Event) -> dict[str, Any]:
+    return {"seq": e.seq, "kind": e.kind, "time": rfc3339(e.time), "data": e.data}
+
+
+def jsonable(value: Any) -> Any:
+    """Problem-detail extensions to JSON: volumes and regions get RFC 3339 times."""
+    if isinstance(value, Volume):
+        return volume_view(value)
+    if isinstance(value, Region):
+        return region_view(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    return value

@@ -1,0 +1,126 @@
+"""The ``deconfliction`` command: serve the line, manage parties, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from deconfliction import __version__
+
+
+def _database_args(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", type=Path, default=None,
+                       help="SQLite file (default ./deconfliction.db)")
+    where.add_argument("--database-url", default=None,
+                       help="postgresql://user@host:port/dbname instead of SQLite")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deconfliction", description="A neutral deconfliction line for air operators.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the line's HTTP API")
+    _database_args(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--config", type=Path, default=None, help="TOML configuration file")
+
+    party = commands.add_parser("party", help="add, list or revoke parties")
+    actions = party.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a party and print its token (shown once)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["operator", "authority", "observer"])
+    _database_args(add)
+    listing = actions.add_parser("list", help="list parties (never their tokens)")
+    _database_args(listing)
+    revoke = actions.add_parser("revoke", help="revoke a party's token")
+    revoke.add_argument("name")
+    _database_args(revoke)
+
+    demo = commands.add_parser("demo", help="serve a seeded demo scenario (fresh database)")
+    demo.add_argument("--db", type=Path, default=Path("demo.db"))
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"deconfliction: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from deconfliction.store import open_store
+
+    return open_store(db_path=args.db, database_url=args.database_url)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from deconfliction.api.app import create_app
+    from deconfliction.config import load_settings
+    from deconfliction.service.line import Line
+
+    settings = load_settings(args.config)
+    store = _open(args)
+    app = create_app(Line(store, settings))
+    where = args.database_url or str(args.db or "deconfliction.db")
+    print(f"deconfliction {__version__}: serving http://{args.host}:{args.port} "
+          f"({store.backend}: {where}; profile {settings.profile.name})", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+async def _party(args: argparse.Namespace) -> int:
+    from deconfliction.model.party import Role
+    from deconfliction.service import parties
+    from deconfliction.service.line import Line
+
+    line = Line(_open(args))
+    try:
+        if args.action == "add":
+            party, token = await parties.add_party(line, args.name, Role(args.role), time.time())
+            print(f"party {party.name!r} added as {party.role.value}; its bearer token "
+                  "(shown once, stored only as a hash):", file=sys.stderr)
+            print(token)
+        elif args.action == "list":
+            found = await parties.list_parties(line)
+            print(f"{'NAME':<24} {'ROLE':<10} STATUS")
+            for p in found:
+                print(f"{p.name:<24} {p.role.value:<10} {'active' if p.active else 'revoked'}")
+        else:
+            await parties.revoke_party(line, args.name, time.time())
+            print(f"party {args.name!r} revoked", file=sys.stderr)
+    finally:
+        await line.store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from deconfliction.config import ConfigError
+    from deconfliction.service.errors import LineError
+
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "party":
+            return asyncio.run(_party(args))
+        from deconfliction.demo import run_demo
+
+        return run_demo(args.db, args.host, args.port)
+    except LineError as error:
+        return _fail(error.detail)
+    except (ConfigError, FileNotFoundError, ValueError) as error:
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # database unreachable and the like: a message, no traceback
+        return _fail(f"{type(error).__name__}: {error}")

@@ -1,0 +1,76 @@
+"""Deployment configuration: a TOML file read once at start-up.
+
+```toml
+separation_profile = "rule-of-threes"   # en-route (default), terminal, drone, or your own
+notice_period_s = 3600
+
+[profiles.wide-berth]                   # a custom profile
+horizontal_m = 20000
+vertical_m = 600
+look_ahead_s = 180
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
+from deconfliction.service.line import LineSettings
+
+KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles"}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says why and where."""
+
+
+def _profiles(table: Any) -> dict[str, SeparationProfile]:
+    profiles = dict(BUILTIN_PROFILES)
+    if not isinstance(table, dict):
+        raise ConfigError("[profiles] must be a table of named profiles")
+    for name, values in table.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"[profiles.{name}] must be a table")
+        unknown = set(values) - {"horizontal_m", "vertical_m", "look_ahead_s"}
+        if unknown:
+            raise ConfigError(f"[profiles.{name}]: unknown keys {sorted(unknown)}")
+        try:
+            profiles[name] = SeparationProfile(
+                name, float(values["horizontal_m"]), float(values["vertical_m"]),
+                float(values.get("look_ahead_s", 120.0)))
+        except KeyError as missing:
+            raise ConfigError(f"[profiles.{name}]: {missing.args[0]} is required") from None
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"[profiles.{name}]: {error}") from None
+    return profiles
+
+
+def load_settings(path: Path | None) -> LineSettings:
+    """Settings from ``path`` (defaults where it is silent, or when there is no file)."""
+    if path is None:
+        return LineSettings()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    unknown = set(data) - KNOWN_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}")
+    profiles = _profiles(data.get("profiles", {}))
+    name = data.get("separation_profile", DEFAULT_PROFILE)
+    if name not in profiles:
+        raise ConfigError(f"{path}: unknown separation_profile {name!r}; "
+                          f"known: {', '.join(sorted(profiles))}")
+    settings = replace(LineSettings(), profile=profiles[name])
+    if "notice_period_s" in data:
+        notice = data["notice_period_s"]
+        if not isinstance(notice, int | float) or notice < 0:
+            raise ConfigError(f"{path}: notice_period_s must be a number of seconds ≥ 0")
+        settings = replace(settings, notice_period_s=float(notice))
+    return settings

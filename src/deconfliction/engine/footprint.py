@@ -1,0 +1,176 @@
+"""Footprint geometry: validation and projection into a local plane.
+
+GeoJSON edges are straight lines in longitude/latitude (RFC 7946 §3.1.1), so polygons are
+densified in degrees before projection; a ring that jumps across ±180° is read the short way
+round, so footprints around the antimeridian need not be cut in two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from deconfliction.engine.geodesy import LocalPlane, unwrap_longitudes
+from deconfliction.model.units import Metres
+from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootprint
+
+__all__ = [
+    "MAX_VERTICES",
+    "MAX_AREA_M2",
+    "PlanarFootprint",
+    "footprint_centre",
+    "footprint_errors",
+    "planarize",
+    "geographic_bounds",
+]
+
+MAX_VERTICES = 10_000  # ASTM F3548-21: at most 10,000 vertices per polygon
+MAX_AREA_M2 = 10_000e6  # ASTM F3548-21: constraint area at most 10,000 km²
+DENSIFY_DEG = 0.01  # ~1.1 km: the lon/lat-straight edge is then followed to a few cm
+CIRCLE_QUAD_SEGMENTS = 32  # for drawn circles only; distances to circles are exact
+
+
+@dataclass(frozen=True, slots=True)
+class PlanarFootprint:
+    """A footprint in a local plane: points within ``radius_m`` of ``core``.
+
+    Polygons have radius 0; a circle is its centre point with its radius, so distances to
+    circles need no polygon approximation.
+    """
+
+    core: BaseGeometry
+    radius_m: Metres
+
+    def shape(self) -> BaseGeometry:
+        """The area itself (circles drawn as polygons)."""
+        if self.radius_m > 0:
+            return shapely.buffer(self.core, self.radius_m, quad_segs=CIRCLE_QUAD_SEGMENTS)
+        return self.core
+
+
+def footprint_centre(footprint: Footprint) -> tuple[float, float]:
+    """A point near the middle of the footprint, to centre a local plane on."""
+    if isinstance(footprint, CircleFootprint):
+        return footprint.center
+    ring = np.asarray(footprint.exterior[:-1], float)
+    lon = unwrap_longitudes(ring[:, 0], float(ring[0, 0]))
+    centre_lon = float(np.mean(lon))
+    return (centre_lon + 180.0) % 360.0 - 180.0, float(np.mean(ring[:, 1]))
+
+
+def geographic_bounds(footprint: Footprint) -> tuple[float, float, float, float]:
+    """(west, south, east, north) in degrees; east may exceed 180 across the antimeridian."""
+    if isinstance(footprint, CircleFootprint):
+        lon, lat = footprint.center
+        dlat = math.degrees(footprint.radius_m / 6_356_752.0)
+        coslat = math.cos(math.radians(min(89.999, abs(lat) + dlat)))
+        dlon = 180.0 if coslat <= 0 else min(180.0, dlat / coslat)
+        return lon - dlon, max(-90.0, lat - dlat), lon + dlon, min(90.0, lat + dlat)
+    ring = np.asarray(footprint.exterior, float)
+    lon = unwrap_longitudes(ring[:, 0], float(ring[0, 0]))
+    return float(lon.min()), float(ring[:, 1].min()), float(lon.max()), float(ring[:, 1].max())
+
+
+def planarize(footprint: Footprint, plane: LocalPlane) -> PlanarFootprint:
+    """The footprint in ``plane``'s metres."""
+    if isinstance(footprint, CircleFootprint):
+        x, y = plane.forward([footprint.center[0]], [footprint.center[1]])
+        return PlanarFootprint(shapely.Point(float(x[0]), float(y[0])), footprint.radius_m)
+    rings = [
+        np.column_stack(
+            [unwrap_longitudes(np.asarray(r, float)[:, 0], plane.lon0), np.asarray(r, float)[:, 1]]
+        )
+        for r in footprint.rings
+    ]
+    polygon = shapely.segmentize(shapely.Polygon(rings[0], rings[1:]), DENSIFY_DEG)
+
+    def project(coords: np.ndarray) -> np.ndarray:
+        x, y = plane.forward(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return PlanarFootprint(shapely.transform(polygon, project), 0.0)
+
+
+def footprint_errors(footprint: Footprint) -> list[tuple[str, str]]:
+    """Everything wrong with a footprint, as (sub-field, message); empty when valid."""
+    if isinstance(footprint, CircleFootprint):
+        return _circle_errors(footprint)
+    return _polygon_errors(footprint)
+
+
+def _position_errors(field: str, lon: float, lat: float) -> list[tuple[str, str]]:
+    errors = []
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        errors.append((field, "coordinates must be finite numbers"))
+    elif not -180.0 <= lon <= 180.0:
+        errors.append((field, f"longitude {lon} is outside [-180, 180]"))
+    elif not -90.0 <= lat <= 90.0:
+        errors.append((field, f"latitude {lat} is outside [-90, 90]"))
+    return errors
+
+
+def _circle_errors(circle: CircleFootprint) -> list[tuple[str, str]]:
+    errors = _position_errors("center", *circle.center)
+    r = circle.radius_m
+    if not (math.isfinite(r) and r > 0):
+        errors.append(("radius_m", "radius_m must be a positive finite number"))
+    elif math.pi * r * r > MAX_AREA_M2:
+        errors.append(
+            (
+                "radius_m",
+                f"circle area {math.pi * r * r / 1e6:.0f} km² exceeds {MAX_AREA_M2 / 1e6:.0f} km²",
+            )
+        )
+    return errors
+
+
+def _polygon_errors(polygon: PolygonFootprint) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    if not polygon.rings:
+        return [("coordinates", "a polygon needs an exterior ring")]
+    vertices = 0
+    for r, ring in enumerate(polygon.rings):
+        field = f"coordinates[{r}]"
+        for k, (lon, lat) in enumerate(ring):
+            errors += _position_errors(f"{field}[{k}]", lon, lat)
+        if errors:
+            return errors
+        if len(ring) < 2 or ring[0] != ring[-1]:
+            errors.append((field, "ring is not closed: the last position must repeat the first"))
+            continue
+        distinct = len(set(ring[:-1]))
+        vertices += len(ring) - 1
+        if distinct < 3:
+            errors.append((field, f"ring has {distinct} distinct vertices; at least 3 needed"))
+    if vertices > MAX_VERTICES:
+        errors.append(("coordinates", f"polygon has {vertices} vertices; at most {MAX_VERTICES}"))
+    if errors:
+        return errors
+    # Topology is checked on the vertices as given (densifying could hide a crossing by
+    # putting a vertex exactly on it); area in the local plane.
+    reference = polygon.exterior[0][0]
+    rings = [
+        np.column_stack(
+            [unwrap_longitudes(np.asarray(r, float)[:, 0], reference), np.asarray(r, float)[:, 1]]
+        )
+        for r in polygon.rings
+    ]
+    as_given = shapely.Polygon(rings[0], rings[1:])
+    if not shapely.is_valid(as_given):
+        reason = shapely.is_valid_reason(as_given)
+        kind = "self-intersecting" if "intersection" in reason.lower() else "invalid"
+        return [("coordinates", f"polygon is {kind}: {reason}")]
+    plane = LocalPlane(*footprint_centre(polygon))
+    area = float(shapely.area(planarize(polygon, plane).core))
+    if area > MAX_AREA_M2:
+        errors.append(
+            (
+                "coordinates",
+                f"polygon area {area / 1e6:.0f} km² exceeds {MAX_AREA_M2 / 1e6:.0f} km²",
+            )
+        )
+    return errors

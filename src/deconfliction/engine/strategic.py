@@ -1,0 +1,274 @@
+"""Strategic deconfliction: which declared volumes come too close, and how to move apart.
+
+Pure computation on value objects. Two volumes *conflict* when their time windows overlap
+(strictly), their altitude bands are less than the vertical minimum apart and their footprints
+less than the horizontal minimum apart (geodesic). Horizontal closeness does not change when a
+volume moves in time or altitude, so it is computed once (:func:`proximities`) and reused to test
+shifted plans cheaply (:func:`conflicting`, :func:`suggest_shifts`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping
+
+from deconfliction.engine.footprint import PlanarFootprint, footprint_centre, planarize
+from deconfliction.engine.geodesy import LocalPlane, geodesic_distance
+from deconfliction.model.units import Metres
+from deconfliction.model.volume import Footprint, Volume
+
+__all__ = [
+    "TOLERANCE_M",
+    "Proximity",
+    "Region",
+    "Blocker",
+    "Suggestion",
+    "footprints_intersect",
+    "proximities",
+    "conflicting",
+    "conflict_region",
+    "suggest_shifts",
+    "vertically_close",
+    "overlap_in_time",
+]
+
+TOLERANCE_M = 0.01
+"""Distances within 1 cm of a minimum count as *at* the minimum, which is not a loss.
+
+Flight levels 1000 ft apart are 304.8 m apart only up to float rounding; without this margin
+FL300 against FL310 could flip between conflict and no conflict."""
+
+_PLANE_SLACK = 1e-3  # plane distances are within 0.1 % of geodesic ones at these scales
+
+
+@dataclass(frozen=True, slots=True)
+class Proximity:
+    """Volume ``proposed`` and volume ``other`` are horizontally closer than the minimum."""
+
+    proposed: int
+    other: int
+    distance_m: Metres
+
+
+class Blocker(StrEnum):
+    """Why a conflict with some other volume stops a plan."""
+
+    CONSTRAINT = "constraint"  # closed airspace: always
+    PRIORITY = "priority"  # an operation of equal or higher priority: always
+    LOWER = "lower"  # a lower-priority operation: only at short notice
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """Move every volume of the plan by ``shift_s`` seconds or ``shift_m`` metres."""
+
+    kind: str  # "time_shift" or "altitude_shift"
+    shift: float
+    volumes: tuple[Volume, ...]
+    conflicts_with: tuple[int, ...]  # indices of others still in (non-blocking) conflict
+
+
+def overlap_in_time(a: Volume, b: Volume, shift_s: float = 0.0) -> bool:
+    """Whether [a.start + shift, a.end + shift) and [b.start, b.end) share an instant."""
+    return a.time_start + shift_s < b.time_end and b.time_start < a.time_end + shift_s
+
+
+def vertically_close(a: Volume, b: Volume, vertical_m: Metres, shift_m: float = 0.0) -> bool:
+    """Whether the bands are less than ``vertical_m`` apart (overlapping bands are 0 apart)."""
+    gap = max(
+        b.altitude_lower_m - (a.altitude_upper_m + shift_m),
+        (a.altitude_lower_m + shift_m) - b.altitude_upper_m,
+    )
+    return gap < vertical_m - TOLERANCE_M
+
+
+def _planar(footprints: Sequence[Footprint], plane: LocalPlane) -> list[PlanarFootprint]:
+    return [planarize(f, plane) for f in footprints]
+
+
+def _separation(a: PlanarFootprint, b: PlanarFootprint, plane: LocalPlane) -> float:
+    """Geodesic distance between two planar footprints, 0 when they overlap."""
+    if shapely.intersects(a.core, b.core):
+        return 0.0
+    line = shapely.shortest_line(a.core, b.core)
+    (x1, y1), (x2, y2) = shapely.get_coordinates(line)
+    lon, lat = plane.inverse([x1, x2], [y1, y2])
+    d = geodesic_distance(lon[0], lat[0], lon[1], lat[1])
+    return max(0.0, d - a.radius_m - b.radius_m)
+
+
+def footprints_intersect(a: Footprint, b: Footprint) -> bool:
+    """Whether two footprints share any point."""
+    plane = LocalPlane(*footprint_centre(a))
+    pa, pb = planarize(a, plane), planarize(b, plane)
+    return float(shapely.distance(pa.core, pb.core)) <= pa.radius_m + pb.radius_m
+
+
+def proximities(
+    proposed: Sequence[Volume], others: Sequence[Volume], *, horizontal_m: Metres
+) -> list[Proximity]:
+    """Every (proposed, other) pair of volumes horizontally closer than ``horizontal_m``.
+
+    Examples
+    --------
+    >>> from deconfliction.model.volume import CircleFootprint
+    >>> a = Volume(CircleFootprint((37.0, 36.0), 1000.0), 0, 100, 0, 60)
+    >>> b = Volume(CircleFootprint((37.1, 36.0), 1000.0), 0, 100, 0, 60)
+    >>> [round(p.distance_m) for p in proximities([a], [b], horizontal_m=9260)]
+    [7016]
+    >>> proximities([a], [b], horizontal_m=5000)
+    []
+    """
+    found: list[Proximity] = []
+    if not others:
+        return found
+    for i, volume in enumerate(proposed):
+        plane = LocalPlane(*footprint_centre(volume.footprint))
+        mine = planarize(volume.footprint, plane)
+        theirs = _planar([o.footprint for o in others], plane)
+        cores = np.array([t.core for t in theirs], dtype=object)
+        radii = np.array([t.radius_m for t in theirs])
+        rough = shapely.distance(mine.core, cores) - mine.radius_m - radii
+        for j in np.flatnonzero(rough < horizontal_m * (1 + _PLANE_SLACK) + 1.0):
+            d = _separation(mine, theirs[j], plane)
+            if d < horizontal_m - TOLERANCE_M:
+                found.append(Proximity(i, int(j), d))
+    return found
+
+
+def conflicting(
+    proposed: Sequence[Volume],
+    others: Sequence[Volume],
+    close: Sequence[Proximity],
+    *,
+    vertical_m: Metres,
+    shift_s: float = 0.0,
+    shift_m: float = 0.0,
+) -> list[Proximity]:
+    """The horizontally close pairs that also overlap in time and altitude after a shift."""
+    return [
+        p
+        for p in close
+        if overlap_in_time(proposed[p.proposed], others[p.other], shift_s)
+        and vertically_close(proposed[p.proposed], others[p.other], vertical_m, shift_m)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A 4D region; the footprint is GeoJSON (a Polygon or MultiPolygon)."""
+
+    footprint: dict[str, Any]
+    altitude_lower_m: Metres
+    altitude_upper_m: Metres
+    time_start: float
+    time_end: float
+
+
+def conflict_region(
+    proposed: Volume, other: Volume, *, horizontal_m: Metres, vertical_m: Metres
+) -> Region:
+    """The part of ``proposed`` within the minima of ``other``: footprint, band and window."""
+    plane = LocalPlane(*footprint_centre(proposed.footprint))
+    mine = planarize(proposed.footprint, plane).shape()
+    near = shapely.buffer(planarize(other.footprint, plane).shape(), horizontal_m, quad_segs=16)
+    area = shapely.intersection(mine, near)
+    if area.is_empty:  # touching within float noise: report the nearest stretch of ``mine``
+        area = shapely.buffer(shapely.shortest_line(mine, near), 1.0)
+
+    def unproject(coords: np.ndarray) -> np.ndarray:
+        lon, lat = plane.inverse(coords[:, 0], coords[:, 1])
+        return np.column_stack([np.round(lon, 7), np.round(lat, 7)])
+
+    return Region(
+        footprint=mapping(shapely.transform(area, unproject)),
+        altitude_lower_m=max(proposed.altitude_lower_m, other.altitude_lower_m - vertical_m),
+        altitude_upper_m=min(proposed.altitude_upper_m, other.altitude_upper_m + vertical_m),
+        time_start=max(proposed.time_start, other.time_start),
+        time_end=min(proposed.time_end, other.time_end),
+    )
+
+
+def _clear(
+    conflicts: Sequence[Proximity],
+    blockers: Sequence[Blocker],
+    short_notice: bool,
+) -> bool:
+    return all(blockers[p.other] is Blocker.LOWER and not short_notice for p in conflicts)
+
+
+def suggest_shifts(
+    proposed: Sequence[Volume],
+    others: Sequence[Volume],
+    blockers: Sequence[Blocker],
+    close: Sequence[Proximity],
+    *,
+    vertical_m: Metres,
+    is_short_notice: Callable[[float], bool],
+    time_range_s: tuple[float, float],
+    altitude_floor_m: Metres = 0.0,
+) -> list[Suggestion]:
+    """The smallest earlier and later time shifts and the nearest lower and higher bands that
+    clear every blocking conflict.
+
+    A pair forbids the open interval of shifts in which it conflicts, so the smallest clear
+    shift in each direction is 0 or an end of one of those intervals; ends are rounded outward
+    to whole seconds and metres. ``is_short_notice(shift_s)`` says whether the plan moved by
+    ``shift_s`` would start inside the notice period (then every conflict blocks);
+    ``time_range_s`` bounds the time shifts, ``altitude_floor_m`` the lowest band.
+    """
+    time_ends: set[float] = set()
+    alt_ends: set[float] = set()
+    for p in close:
+        a, b = proposed[p.proposed], others[p.other]
+        if vertically_close(a, b, vertical_m):
+            time_ends.add(math.floor(b.time_start - a.time_end))
+            time_ends.add(math.ceil(b.time_end - a.time_start))
+        if overlap_in_time(a, b):
+            alt_ends.add(math.floor(b.altitude_lower_m - vertical_m - a.altitude_upper_m))
+            alt_ends.add(math.ceil(b.altitude_upper_m + vertical_m - a.altitude_lower_m))
+
+    def time_ok(shift: float) -> tuple[int, ...] | None:
+        found = conflicting(proposed, others, close, vertical_m=vertical_m, shift_s=shift)
+        if _clear(found, blockers, is_short_notice(shift)):
+            return tuple(sorted({p.other for p in found}))
+        return None
+
+    def altitude_ok(shift: float) -> tuple[int, ...] | None:
+        found = conflicting(proposed, others, close, vertical_m=vertical_m, shift_m=shift)
+        if _clear(found, blockers, is_short_notice(0.0)):
+            return tuple(sorted({p.other for p in found}))
+        return None
+
+    lowest = min(v.altitude_lower_m for v in proposed)
+    earliest, latest = time_range_s
+    suggestions: list[Suggestion] = []
+    searches: list[tuple[str, list[float], Callable[[float], tuple[int, ...] | None]]] = [
+        ("time_shift", sorted(s for s in time_ends if earliest <= s < 0), time_ok),
+        ("time_shift", sorted(s for s in time_ends if 0 < s <= latest), time_ok),
+        (
+            "altitude_shift",
+            sorted(s for s in alt_ends if s < 0 and lowest + s >= altitude_floor_m),
+            altitude_ok,
+        ),
+        ("altitude_shift", sorted(s for s in alt_ends if s > 0), altitude_ok),
+    ]
+    for kind, shifts, check in searches:
+        ordered = sorted(shifts, key=abs)
+        for shift in ordered:
+            remaining = check(shift)
+            if remaining is not None:
+                moved = tuple(
+                    v.shifted(seconds=shift) if kind == "time_shift" else v.shifted(metres=shift)
+                    for v in proposed
+                )
+                suggestions.append(Suggestion(kind, float(shift), moved, remaining))
+                break
+    return suggestions

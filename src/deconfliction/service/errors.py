@@ -1,0 +1,101 @@
+"""Coded errors raised deep in the service, mapped to HTTP once at the edge (api/problems.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One offending field: a dotted path with [i] indices, and what is wrong with it."""
+
+    field: str  # noqa: A003
+    message: str
+
+
+class LineError(Exception):
+    """Base of every error a party may see; ``code`` is stable, ``detail`` is for humans."""
+
+    code = "error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class Unauthenticated(LineError):
+    code = "unauthorized"
+
+
+class PermissionDenied(LineError):
+    code = "forbidden"
+
+
+class NotFound(LineError):
+    code = "not_found"
+
+
+class ValidationFailed(LineError):
+    code = "validation_error"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        super().__init__(detail, errors=[{"field": e.field, "message": e.message}
+                                         for e in errors])
+        self.errors = errors
+
+
+class OvnMismatch(LineError):
+    """The caller's version token is not the current one: it has not seen the latest state."""
+
+    code = "ovn_mismatch"
+
+
+class AlreadyEnded(LineError):
+    code = "ended"
+
+
+class AlreadyExists(LineError):
+    code = "already_exists"
+
+
+class Refusal(LineError):
+    """A plan the rules refuse, with what it conflicts with and how it could be moved."""
+
+    always: tuple[str, ...] = ()  # extension members present even when empty
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        conflicts: list[dict[str, Any]] | None = None,
+        constraints: list[dict[str, Any]] | None = None,
+        missing_ovns: list[dict[str, Any]] | None = None,
+        suggestions: list[dict[str, Any]] | None = None,
+    ) -> None:
+        members = {"conflicts": conflicts, "constraints": constraints,
+                   "missing_ovns": missing_ovns, "suggestions": suggestions}
+        super().__init__(detail, **{k: v or [] for k, v in members.items()
+                                    if v or k in self.always})
+
+
+class ConflictRefused(Refusal):
+    code = "conflict"
+    always = ("conflicts", "suggestions")
+
+
+class ConstraintRefused(Refusal):
+    code = "constraint"
+    always = ("constraints", "suggestions")
+
+
+class ShortNoticeRefused(Refusal):
+    code = "short_notice"
+    always = ("conflicts", "suggestions")
+
+
+class MissingOvns(Refusal):
+    code = "missing_ovns"
+    always = ("missing_ovns",)

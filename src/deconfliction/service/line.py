@@ -1,0 +1,33 @@
+"""The line's settings and the things every use case needs, passed in (nothing global)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
+from deconfliction.store.base import Store
+
+PLANNING_HORIZON_S = 30 * 86400.0  # ASTM F3548-21: operations at most 30 days ahead
+NOTICE_PERIOD_S = 3600.0  # below this, a declaration is short notice
+SUGGESTION_WINDOW_S = 24 * 3600.0  # how far a suggested time shift may move a plan
+
+
+@dataclass(frozen=True, slots=True)
+class LineSettings:
+    """Deployment settings (from the configuration file)."""
+
+    profile: SeparationProfile = field(default_factory=lambda: BUILTIN_PROFILES[DEFAULT_PROFILE])
+    notice_period_s: float = NOTICE_PERIOD_S
+    planning_horizon_s: float = PLANNING_HORIZON_S
+    suggestion_window_s: float = SUGGESTION_WINDOW_S
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """What the use cases run against: a store, the settings and a clock (UTC seconds)."""
+
+    store: Store
+    settings: LineSettings = field(default_factory=LineSettings)
+    clock: Callable[[], float] = time.time

@@ -1,0 +1,208 @@
+"""Operations: declare, replace, end, read and query — one function per thing a party does."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, replace
+
+from deconfliction.engine.cells import search_cells
+from deconfliction.engine.footprint import footprint_errors, geographic_bounds
+from deconfliction.engine.strategic import footprints_intersect
+from deconfliction.model.operation import Operation, OperationState
+from deconfliction.model.party import Party, Role
+from deconfliction.model.volume import Footprint, Volume
+from deconfliction.service.errors import (
+    AlreadyEnded,
+    FieldError,
+    NotFound,
+    OvnMismatch,
+    PermissionDenied,
+    ValidationFailed,
+)
+from deconfliction.service.line import Line
+from deconfliction.service.strategic import Plan, check_plan, is_short_notice
+from deconfliction.service.validation import check_volumes
+from deconfliction.store.base import Repository
+
+_QUERY_PAST_S = 8 * 86400.0  # a query with no window looks this far back (covers live volumes)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclareOperation:
+    """A create (``operation_id`` None) or a replace of the version ``ovn``."""
+
+    volumes: tuple[Volume, ...]
+    priority: int = 0
+    state: OperationState = OperationState.ACCEPTED
+    key: tuple[str, ...] = ()
+    callsigns: tuple[str, ...] = ()
+    notes: str = ""
+    operation_id: str | None = None
+    ovn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """The stored operation and the lower-priority operations whose owners were told."""
+
+    operation: Operation
+    overridden: tuple[Operation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A 4D area of interest; a missing band or window means any."""
+
+    footprint: Footprint
+    altitude_lower_m: float | None = None
+    altitude_upper_m: float | None = None
+    time_start: float | None = None
+    time_end: float | None = None
+
+
+def sees_in_full(party: Party, operation: Operation) -> bool:
+    """Need-to-know: the owner and observers see private fields; others the public view."""
+    return party.sees_everything or operation.owner == party.name
+
+
+def _new_ovn() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _require_operator(party: Party) -> None:
+    if party.role is not Role.OPERATOR:
+        raise PermissionDenied(f"a {party.role.value} may not declare operations")
+
+
+async def _tell_overridden(
+    repo: Repository, operation: Operation, overridden: list[Operation], now: float
+) -> None:
+    for owner in sorted({o.owner for o in overridden}):
+        theirs = [o.id for o in overridden if o.owner == owner]
+        await repo.append_event(owner, "operation.conflict", now, {
+            "operation_id": operation.id, "owner": operation.owner,
+            "priority": operation.priority, "ovn": operation.ovn,
+            "conflicts_with": theirs,
+            "detail": "a higher-priority operation now conflicts with yours",
+        })
+
+
+async def declare_operation(
+    line: Line, party: Party, command: DeclareOperation, now: float
+) -> Declared:
+    """Create or replace an operation under the strategic rules (service.strategic)."""
+    _require_operator(party)
+    if command.state is OperationState.ENDED:
+        raise ValidationFailed([FieldError("state", "end an operation with DELETE")])
+    check_volumes(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s)
+    settings = line.settings
+
+    async def work(repo: Repository) -> Declared:
+        previous = None
+        if command.operation_id is not None:
+            previous = await _owned(repo, party, command.operation_id, command.ovn)
+        plan = Plan(party.name, command.volumes, command.priority,
+                    frozenset(command.key), command.operation_id)
+        moved = previous is None or previous.volumes != command.volumes
+        overridden: list[Operation] = []
+        if command.state.deconflicted:
+            overridden = await check_plan(repo, plan, now, settings, short_notice_rule=moved)
+        short = is_short_notice(plan, now, settings) if moved else previous.short_notice
+        if previous is None:
+            operation = Operation(
+                id=str(uuid.uuid4()), owner=party.name, volumes=command.volumes,
+                priority=command.priority, state=command.state, ovn=_new_ovn(), version=1,
+                short_notice=short, callsigns=command.callsigns, notes=command.notes,
+                created_at=now, updated_at=now,
+            )
+            await repo.insert_operation(operation)
+        else:
+            operation = replace(
+                previous, volumes=command.volumes, priority=command.priority,
+                state=command.state, ovn=_new_ovn(), version=previous.version + 1,
+                short_notice=short, callsigns=command.callsigns, notes=command.notes,
+                updated_at=now,
+            )
+            await repo.update_operation(operation)
+        await _tell_overridden(repo, operation, overridden, now)
+        return Declared(operation, tuple(overridden))
+
+    return await line.store.transact(work)
+
+
+async def _owned(repo: Repository, party: Party, operation_id: str, ovn: str | None) -> Operation:
+    """The caller's own live operation at version ``ovn``."""
+    operation = await repo.operation(operation_id)
+    if operation is None:
+        raise NotFound(f"no operation {operation_id}")
+    if operation.owner != party.name:
+        raise PermissionDenied(f"operation {operation_id} belongs to another party")
+    if operation.state is OperationState.ENDED:
+        raise AlreadyEnded(f"operation {operation_id} has ended")
+    if ovn != operation.ovn:
+        raise OvnMismatch(
+            f"ovn {ovn!r} is not the current version of operation {operation_id}; "
+            "read it again before changing it", current_ovn=operation.ovn)
+    return operation
+
+
+async def end_operation(
+    line: Line, party: Party, operation_id: str, ovn: str, now: float
+) -> Operation:
+    """End an operation: it stays on record but no longer conflicts with anything."""
+    _require_operator(party)
+
+    async def work(repo: Repository) -> Operation:
+        operation = await _owned(repo, party, operation_id, ovn)
+        ended = replace(operation, state=OperationState.ENDED, ovn=_new_ovn(),
+                        version=operation.version + 1, updated_at=now)
+        await repo.update_operation(ended)
+        return ended
+
+    return await line.store.transact(work)
+
+
+async def get_operation(line: Line, party: Party, operation_id: str) -> tuple[Operation, bool]:
+    """One operation and whether ``party`` may see it in full."""
+    operation = await line.store.interact(lambda repo: repo.operation(operation_id))
+    if operation is None:
+        raise NotFound(f"no operation {operation_id}")
+    return operation, sees_in_full(party, operation)
+
+
+async def list_operations(line: Line, party: Party) -> list[tuple[Operation, bool]]:
+    """Every live operation, each with whether ``party`` sees it in full."""
+    operations = await line.store.interact(lambda repo: repo.operations())
+    return [(o, sees_in_full(party, o)) for o in operations]
+
+
+async def query_operations(
+    line: Line, party: Party, area: Area, now: float
+) -> list[tuple[Operation, bool]]:
+    """Live operations with a volume intersecting a 4D area."""
+    errors = [FieldError(f"area.footprint.{sub}", message)
+              for sub, message in footprint_errors(area.footprint)]
+    if errors:
+        raise ValidationFailed(errors)
+    t0 = area.time_start if area.time_start is not None else now - _QUERY_PAST_S
+    t1 = (area.time_end if area.time_end is not None
+          else now + line.settings.planning_horizon_s + 86400.0)
+    if t1 <= t0:
+        raise ValidationFailed([FieldError("area.time_end", "time_end must be after time_start")])
+    lower = area.altitude_lower_m if area.altitude_lower_m is not None else -1e7
+    upper = area.altitude_upper_m if area.altitude_upper_m is not None else 1e7
+    if lower > upper:
+        raise ValidationFailed([FieldError("area.altitude_lower_m",
+                                           "altitude_lower_m is above altitude_upper_m")])
+    cells = search_cells(geographic_bounds(area.footprint), 0.0, t0, t1)
+
+    async def work(repo: Repository) -> list[Operation]:
+        found = await repo.volumes_near(cells, time_start=t0, time_end=t1,
+                                        altitude_lower_m=lower, altitude_upper_m=upper)
+        ids = sorted({f.subject_id for f in found if f.subject_kind == "operation"
+                      and footprints_intersect(area.footprint, f.volume.footprint)})
+        return await repo.operations(ids=ids)
+
+    operations = await line.store.interact(work)
+    return [(o, sees_in_full(party, o)) for o in operations]

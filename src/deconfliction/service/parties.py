@@ -1,0 +1,70 @@
+"""Parties: added and revoked by whoever runs the line (CLI); tokens stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from deconfliction.model.party import Party, Role
+from deconfliction.service.errors import (
+    AlreadyExists,
+    FieldError,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from deconfliction.service.line import Line
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RESERVED_NAMES = frozenset({"all", "unidentified"})  # message broadcast; unclaimed aircraft
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a bearer token: tokens are 256-bit random, so no slow hash is needed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def add_party(line: Line, name: str, role: Role, now: float) -> tuple[Party, str]:
+    """Register a party; returns it with its bearer token, which is not stored and not shown
+    again."""
+    if not NAME_PATTERN.match(name):
+        raise ValidationFailed([FieldError(
+            "name", "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")])
+    if name.lower() in RESERVED_NAMES:
+        raise ValidationFailed([FieldError("name", f"{name!r} is reserved")])
+    token = "dl_" + secrets.token_urlsafe(32)
+    party = Party(name, role, now)
+
+    async def work(repo):  # type: ignore[no-untyped-def]
+        if await repo.party(name) is not None:
+            raise AlreadyExists(f"a party named {name!r} exists already")
+        await repo.add_party(party, token_hash(token))
+
+    await line.store.transact(work)
+    return party, token
+
+
+async def list_parties(line: Line) -> list[Party]:
+    return await line.store.interact(lambda repo: repo.parties())
+
+
+async def revoke_party(line: Line, name: str, now: float) -> None:
+    """Revoke a party's token: every later call with it gets 401. Its records stay."""
+
+    async def work(repo):  # type: ignore[no-untyped-def]
+        if await repo.party(name) is None:
+            raise NotFound(f"no party named {name!r}")
+        await repo.revoke_party(name, now)
+
+    await line.store.transact(work)
+
+
+async def authenticate(line: Line, token: str | None) -> Party:
+    """The active party holding ``token``, or :class:`Unauthenticated`."""
+    if not token:
+        raise Unauthenticated("missing bearer token")
+    party = await line.store.interact(lambda repo: repo.party_by_token(token_hash(token)))
+    if party is None or not party.active:
+        raise Unauthenticated("unknown or revoked token")
+    return party

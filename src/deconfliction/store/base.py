@@ -1,0 +1,95 @@
+"""The store interface: narrow repositories combined into one, behind two entry points.
+
+As the InterUSS DSS does: ``interact`` runs a unit of reads without a write transaction;
+``transact`` runs a function atomically and runs it again on a serialization failure, so the
+function must have no side effects outside the repository. Services own the transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from deconfliction.model.constraint import Constraint
+from deconfliction.model.event import Event
+from deconfliction.model.operation import Operation
+from deconfliction.model.party import Party
+from deconfliction.model.volume import Volume
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedVolume:
+    """A stored volume and what it belongs to."""
+
+    subject_kind: str  # "operation" or "constraint"
+    subject_id: str
+    ordinal: int
+    volume: Volume
+
+
+class PartyRepo(Protocol):
+    async def add_party(self, party: Party, token_hash: str) -> None: ...
+    async def party(self, name: str) -> Party | None: ...
+    async def party_by_token(self, token_hash: str) -> Party | None: ...
+    async def parties(self) -> list[Party]: ...
+    async def revoke_party(self, name: str, at: float) -> bool: ...
+
+
+class OperationRepo(Protocol):
+    async def insert_operation(self, operation: Operation) -> None: ...
+    async def update_operation(self, operation: Operation) -> None: ...
+    async def operation(self, operation_id: str) -> Operation | None: ...
+    async def operations(
+        self, *, ids: Sequence[str] | None = None, include_ended: bool = False
+    ) -> list[Operation]: ...
+
+
+class ConstraintRepo(Protocol):
+    async def insert_constraint(self, constraint: Constraint) -> None: ...
+    async def update_constraint(self, constraint: Constraint) -> None: ...
+    async def constraint(self, constraint_id: str) -> Constraint | None: ...
+    async def constraints(
+        self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True
+    ) -> list[Constraint]: ...
+
+
+class VolumeIndex(Protocol):
+    async def volumes_near(
+        self,
+        cells: Sequence[int],
+        *,
+        time_start: float,
+        time_end: float,
+        altitude_lower_m: float,
+        altitude_upper_m: float,
+    ) -> list[IndexedVolume]:
+        """Indexed volumes in any of ``cells`` overlapping the window and the band (open)."""
+        ...
+
+    async def all_indexed_volumes(self) -> list[IndexedVolume]:
+        """Every indexed volume (for brute-force checks and benchmarks)."""
+        ...
+
+
+class EventRepo(Protocol):
+    async def append_event(
+        self, party: str, kind: str, time: float, data: dict[str, Any]
+    ) -> Event: ...
+    async def events(self, party: str, *, after: int, limit: int) -> list[Event]: ...
+
+
+class Repository(PartyRepo, OperationRepo, ConstraintRepo, VolumeIndex, EventRepo, Protocol):
+    """Everything the service may do to persistent state, inside one unit of work."""
+
+
+class Store(Protocol):
+    """A database: SQLite (embedded default) or PostgreSQL, chosen once at start-up."""
+
+    backend: str
+
+    async def interact(self, work: Callable[[Repository], Awaitable[T]]) -> T: ...
+    async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T: ...
+    async def close(self) -> None: ...

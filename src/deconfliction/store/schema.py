@@ -1,0 +1,101 @@
+"""Tables, in SQLAlchemy Core: one schema for SQLite and PostgreSQL (and their kin).
+
+Times are UTC seconds since the epoch (double precision); JSON columns are text, so the same
+SQL runs on every backend. The spatial index is ``volume_cell``: plain integers (see
+``engine.cells``), no engine-specific index type.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+party = Table(
+    "party",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double, nullable=True),
+)
+
+operation = Table(
+    "operation",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner", String(64), ForeignKey("party.name"), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("ovn", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("short_notice", Boolean, nullable=False),
+    Column("callsigns", Text, nullable=False),
+    Column("notes", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Index("ix_operation_owner_state", "owner", "state"),
+)
+
+airspace_constraint = Table(
+    "airspace_constraint",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("authority", String(64), ForeignKey("party.name"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("applies_to", Text, nullable=True),
+    Column("exempt", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("ovn", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+volume = Table(
+    "volume",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("subject_kind", String(16), nullable=False),  # "operation" or "constraint"
+    Column("subject_id", String(36), nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("footprint", Text, nullable=False),  # GeoJSON-like, as declared
+    Column("altitude_lower_m", Double, nullable=False),
+    Column("altitude_upper_m", Double, nullable=False),
+    Column("time_start", Double, nullable=False),
+    Column("time_end", Double, nullable=False),
+    Index("ix_volume_subject", "subject_kind", "subject_id", "ordinal"),
+)
+
+volume_cell = Table(
+    "volume_cell",
+    metadata,
+    Column("cell", BigInteger, primary_key=True),
+    Column("volume_id", BigInteger, primary_key=True),
+    Index("ix_volume_cell_volume", "volume_id"),
+)
+
+event = Table(
+    "event",
+    metadata,
+    Column("party", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("time", Double, nullable=False),
+    Column("data", Text, nullable=False),
+)

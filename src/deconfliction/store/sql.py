@@ -1,0 +1,251 @@
+"""The repository in SQLAlchemy Core: one implementation of the SQL both backends speak."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from deconfliction.engine.cells import cover
+from deconfliction.engine.footprint import geographic_bounds
+from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
+from deconfliction.model.event import Event
+from deconfliction.model.operation import Operation, OperationState
+from deconfliction.model.party import Party, Role
+from deconfliction.model.volume import Volume, footprint_from_geojson, footprint_to_geojson
+from deconfliction.store.base import IndexedVolume
+from deconfliction.store.schema import (
+    airspace_constraint,
+    event,
+    operation,
+    party,
+    volume,
+    volume_cell,
+)
+
+_OPERATION = "operation"
+_CONSTRAINT = "constraint"
+
+
+def _volume_from_row(row: Row[Any]) -> Volume:
+    return Volume(
+        footprint=footprint_from_geojson(json.loads(row.footprint)),
+        altitude_lower_m=row.altitude_lower_m,
+        altitude_upper_m=row.altitude_upper_m,
+        time_start=row.time_start,
+        time_end=row.time_end,
+    )
+
+
+def _party_from_row(row: Row[Any]) -> Party:
+    return Party(row.name, Role(row.role), row.created_at, row.revoked_at)
+
+
+class SqlRepository:
+    """Repository functions over one connection (inside whatever transaction it holds)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    # parties -------------------------------------------------------------------------------
+    async def add_party(self, p: Party, token_hash: str) -> None:
+        await self._c.execute(insert(party).values(
+            name=p.name, role=p.role.value, token_hash=token_hash,
+            created_at=p.created_at, revoked_at=p.revoked_at,
+        ))
+
+    async def party(self, name: str) -> Party | None:
+        row = (await self._c.execute(select(party).where(party.c.name == name))).first()
+        return _party_from_row(row) if row else None
+
+    async def party_by_token(self, token_hash: str) -> Party | None:
+        query = select(party).where(party.c.token_hash == token_hash)
+        row = (await self._c.execute(query)).first()
+        return _party_from_row(row) if row else None
+
+    async def parties(self) -> list[Party]:
+        rows = await self._c.execute(select(party).order_by(party.c.name))
+        return [_party_from_row(r) for r in rows]
+
+    async def revoke_party(self, name: str, at: float) -> bool:
+        result = await self._c.execute(
+            update(party).where(party.c.name == name, party.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return result.rowcount == 1
+
+    # volumes and their cells ---------------------------------------------------------------
+    async def _put_volumes(
+        self, kind: str, subject_id: str, volumes: Sequence[Volume], indexed: bool
+    ) -> None:
+        old = select(volume.c.id).where(volume.c.subject_kind == kind,
+                                        volume.c.subject_id == subject_id)
+        await self._c.execute(delete(volume_cell).where(volume_cell.c.volume_id.in_(old)))
+        await self._c.execute(delete(volume).where(volume.c.subject_kind == kind,
+                                                   volume.c.subject_id == subject_id))
+        for ordinal, v in enumerate(volumes):
+            result = await self._c.execute(insert(volume).values(
+                subject_kind=kind, subject_id=subject_id, ordinal=ordinal,
+                footprint=json.dumps(footprint_to_geojson(v.footprint)),
+                altitude_lower_m=v.altitude_lower_m, altitude_upper_m=v.altitude_upper_m,
+                time_start=v.time_start, time_end=v.time_end,
+            ))
+            if indexed:
+                volume_id = result.inserted_primary_key[0]
+                cells = cover(geographic_bounds(v.footprint), 0.0, v.time_start, v.time_end)
+                await self._c.execute(
+                    insert(volume_cell),
+                    [{"cell": int(c), "volume_id": volume_id} for c in cells],
+                )
+
+    async def _volumes_of(self, kind: str, ids: Sequence[str]) -> dict[str, list[Volume]]:
+        found: dict[str, list[Volume]] = defaultdict(list)
+        if not ids:
+            return found
+        query = (select(volume)
+                 .where(volume.c.subject_kind == kind, volume.c.subject_id.in_(list(ids)))
+                 .order_by(volume.c.subject_id, volume.c.ordinal))
+        for row in await self._c.execute(query):
+            found[row.subject_id].append(_volume_from_row(row))
+        return found
+
+    async def volumes_near(
+        self,
+        cells: Sequence[int],
+        *,
+        time_start: float,
+        time_end: float,
+        altitude_lower_m: float,
+        altitude_upper_m: float,
+    ) -> list[IndexedVolume]:
+        in_cells = select(volume_cell.c.volume_id).where(
+            volume_cell.c.cell.in_([int(c) for c in cells]))
+        query = select(volume).where(
+            volume.c.id.in_(in_cells),
+            volume.c.time_start < time_end, volume.c.time_end > time_start,
+            volume.c.altitude_lower_m < altitude_upper_m,
+            volume.c.altitude_upper_m > altitude_lower_m,
+        )
+        rows = await self._c.execute(query)
+        return [IndexedVolume(r.subject_kind, r.subject_id, r.ordinal, _volume_from_row(r))
+                for r in rows]
+
+    async def all_indexed_volumes(self) -> list[IndexedVolume]:
+        query = select(volume).where(volume.c.id.in_(select(volume_cell.c.volume_id)))
+        return [IndexedVolume(r.subject_kind, r.subject_id, r.ordinal, _volume_from_row(r))
+                for r in await self._c.execute(query)]
+
+    # operations ----------------------------------------------------------------------------
+    @staticmethod
+    def _operation_values(o: Operation) -> dict[str, Any]:
+        return dict(
+            owner=o.owner, priority=o.priority, state=o.state.value, ovn=o.ovn,
+            version=o.version, short_notice=o.short_notice,
+            callsigns=json.dumps(list(o.callsigns)), notes=o.notes,
+            created_at=o.created_at, updated_at=o.updated_at,
+        )
+
+    async def insert_operation(self, o: Operation) -> None:
+        await self._c.execute(insert(operation).values(id=o.id, **self._operation_values(o)))
+        await self._put_volumes(_OPERATION, o.id, o.volumes, o.state is not OperationState.ENDED)
+
+    async def update_operation(self, o: Operation) -> None:
+        await self._c.execute(
+            update(operation).where(operation.c.id == o.id).values(**self._operation_values(o))
+        )
+        await self._put_volumes(_OPERATION, o.id, o.volumes, o.state is not OperationState.ENDED)
+
+    async def operation(self, operation_id: str) -> Operation | None:
+        found = await self.operations(ids=[operation_id], include_ended=True)
+        return found[0] if found else None
+
+    async def operations(
+        self, *, ids: Sequence[str] | None = None, include_ended: bool = False
+    ) -> list[Operation]:
+        query = select(operation).order_by(operation.c.created_at, operation.c.id)
+        if ids is not None:
+            query = query.where(operation.c.id.in_(list(ids)))
+        if not include_ended:
+            query = query.where(operation.c.state != OperationState.ENDED.value)
+        rows = list(await self._c.execute(query))
+        volumes = await self._volumes_of(_OPERATION, [r.id for r in rows])
+        return [
+            Operation(
+                id=r.id, owner=r.owner, volumes=tuple(volumes[r.id]), priority=r.priority,
+                state=OperationState(r.state), ovn=r.ovn, version=r.version,
+                short_notice=bool(r.short_notice), callsigns=tuple(json.loads(r.callsigns)),
+                notes=r.notes, created_at=r.created_at, updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
+
+    # constraints ---------------------------------------------------------------------------
+    @staticmethod
+    def _constraint_values(k: Constraint) -> dict[str, Any]:
+        return dict(
+            authority=k.authority, kind=k.kind.value, name=k.name,
+            applies_to=None if k.applies_to is None else json.dumps(list(k.applies_to)),
+            exempt=json.dumps(list(k.exempt)), state=k.state.value, ovn=k.ovn,
+            version=k.version, created_at=k.created_at, updated_at=k.updated_at,
+        )
+
+    async def insert_constraint(self, k: Constraint) -> None:
+        await self._c.execute(
+            insert(airspace_constraint).values(id=k.id, **self._constraint_values(k)))
+        await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
+                                k.state is ConstraintState.ACTIVE)
+
+    async def update_constraint(self, k: Constraint) -> None:
+        await self._c.execute(update(airspace_constraint)
+                              .where(airspace_constraint.c.id == k.id)
+                              .values(**self._constraint_values(k)))
+        await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
+                                k.state is ConstraintState.ACTIVE)
+
+    async def constraint(self, constraint_id: str) -> Constraint | None:
+        found = await self.constraints(ids=[constraint_id])
+        return found[0] if found else None
+
+    async def constraints(
+        self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True
+    ) -> list[Constraint]:
+        t = airspace_constraint
+        query = select(t).order_by(t.c.created_at, t.c.id)
+        if ids is not None:
+            query = query.where(t.c.id.in_(list(ids)))
+        if not include_withdrawn:
+            query = query.where(t.c.state == ConstraintState.ACTIVE.value)
+        rows = list(await self._c.execute(query))
+        volumes = await self._volumes_of(_CONSTRAINT, [r.id for r in rows])
+        return [
+            Constraint(
+                id=r.id, authority=r.authority, kind=ConstraintKind(r.kind), name=r.name,
+                volumes=tuple(volumes[r.id]),
+                applies_to=None if r.applies_to is None else tuple(json.loads(r.applies_to)),
+                exempt=tuple(json.loads(r.exempt)), state=ConstraintState(r.state), ovn=r.ovn,
+                version=r.version, created_at=r.created_at, updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
+
+    # events --------------------------------------------------------------------------------
+    async def append_event(
+        self, party_name: str, kind: str, time: float, data: dict[str, Any]
+    ) -> Event:
+        last = await self._c.scalar(
+            select(func.coalesce(func.max(event.c.seq), 0)).where(event.c.party == party_name))
+        seq = int(last or 0) + 1
+        await self._c.execute(insert(event).values(
+            party=party_name, seq=seq, kind=kind, time=time, data=json.dumps(data)))
+        return Event(party_name, seq, kind, time, data)
+
+    async def events(self, party_name: str, *, after: int, limit: int) -> list[Event]:
+        query = (select(event).where(event.c.party == party_name, event.c.seq > after)
+                 .order_by(event.c.seq).limit(limit))
+        return [Event(r.party, r.seq, r.kind, r.time, json.loads(r.data))
+                for r in await self._c.execute(query)]
