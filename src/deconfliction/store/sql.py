@@ -81,13 +81,15 @@ class SqlRepository:
 
     # volumes and their cells ---------------------------------------------------------------
     async def _put_volumes(
-        self, kind: str, subject_id: str, volumes: Sequence[Volume], indexed: bool
+        self, kind: str, subject_id: str, volumes: Sequence[Volume], indexed: bool,
+        *, replacing: bool,
     ) -> None:
-        old = select(volume.c.id).where(volume.c.subject_kind == kind,
-                                        volume.c.subject_id == subject_id)
-        await self._c.execute(delete(volume_cell).where(volume_cell.c.volume_id.in_(old)))
-        await self._c.execute(delete(volume).where(volume.c.subject_kind == kind,
-                                                   volume.c.subject_id == subject_id))
+        if replacing:
+            old = select(volume.c.id).where(volume.c.subject_kind == kind,
+                                            volume.c.subject_id == subject_id)
+            await self._c.execute(delete(volume_cell).where(volume_cell.c.volume_id.in_(old)))
+            await self._c.execute(delete(volume).where(volume.c.subject_kind == kind,
+                                                       volume.c.subject_id == subject_id))
         for ordinal, v in enumerate(volumes):
             result = await self._c.execute(insert(volume).values(
                 subject_kind=kind, subject_id=subject_id, ordinal=ordinal,
@@ -152,13 +154,15 @@ class SqlRepository:
 
     async def insert_operation(self, o: Operation) -> None:
         await self._c.execute(insert(operation).values(id=o.id, **self._operation_values(o)))
-        await self._put_volumes(_OPERATION, o.id, o.volumes, o.state is not OperationState.ENDED)
+        await self._put_volumes(_OPERATION, o.id, o.volumes,
+                                o.state is not OperationState.ENDED, replacing=False)
 
     async def update_operation(self, o: Operation) -> None:
         await self._c.execute(
             update(operation).where(operation.c.id == o.id).values(**self._operation_values(o))
         )
-        await self._put_volumes(_OPERATION, o.id, o.volumes, o.state is not OperationState.ENDED)
+        await self._put_volumes(_OPERATION, o.id, o.volumes,
+                                o.state is not OperationState.ENDED, replacing=True)
 
     async def operation(self, operation_id: str) -> Operation | None:
         found = await self.operations(ids=[operation_id], include_ended=True)
@@ -167,6 +171,8 @@ class SqlRepository:
     async def operations(
         self, *, ids: Sequence[str] | None = None, include_ended: bool = False
     ) -> list[Operation]:
+        if ids is not None and not ids:
+            return []
         query = select(operation).order_by(operation.c.created_at, operation.c.id)
         if ids is not None:
             query = query.where(operation.c.id.in_(list(ids)))
@@ -198,14 +204,14 @@ class SqlRepository:
         await self._c.execute(
             insert(airspace_constraint).values(id=k.id, **self._constraint_values(k)))
         await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
-                                k.state is ConstraintState.ACTIVE)
+                                k.state is ConstraintState.ACTIVE, replacing=False)
 
     async def update_constraint(self, k: Constraint) -> None:
         await self._c.execute(update(airspace_constraint)
                               .where(airspace_constraint.c.id == k.id)
                               .values(**self._constraint_values(k)))
         await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
-                                k.state is ConstraintState.ACTIVE)
+                                k.state is ConstraintState.ACTIVE, replacing=True)
 
     async def constraint(self, constraint_id: str) -> Constraint | None:
         found = await self.constraints(ids=[constraint_id])
@@ -215,6 +221,8 @@ class SqlRepository:
         self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True
     ) -> list[Constraint]:
         t = airspace_constraint
+        if ids is not None and not ids:
+            return []
         query = select(t).order_by(t.c.created_at, t.c.id)
         if ids is not None:
             query = query.where(t.c.id.in_(list(ids)))
