@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from typing import Any
 
 from deconfliction.engine.strategic import Region
+from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
 from deconfliction.model.operation import Operation
 from deconfliction.model.party import Party
+from deconfliction.model.time import rfc3339
+from deconfliction.model.track import Aircraft, StateReport, Track
 from deconfliction.model.volume import Volume, footprint_to_geojson
 
 PUBLIC_OPERATION_FIELDS = ("id", "owner", "volumes", "priority", "state", "ovn", "short_notice")
-
-
-def rfc3339(t: float) -> str:
-    """UTC seconds as RFC 3339 with ``Z`` (millisecond precision when not whole)."""
-    moment = datetime.fromtimestamp(t, UTC)
-    if moment.microsecond:
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def volume_view(v: Volume) -> dict[str, Any]:
@@ -51,7 +45,7 @@ def operation_view(o: Operation, full: bool) -> dict[str, Any]:
         "short_notice": o.short_notice,
     }
     if full:
-        view.update(callsigns=list(o.callsigns), notes=o.notes, version=o.version,
+        view.update(callsigns=list(o.callsigns), notes=o.notes,
                     created_at=rfc3339(o.created_at), updated_at=rfc3339(o.updated_at))
     return view
 
@@ -87,3 +81,27 @@ def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return jsonable(dataclasses.asdict(value))
     return value
+
+
+def aircraft_view(a: Aircraft) -> dict[str, Any]:
+    return {"id": a.id, "party": a.party, "icao24": a.icao24, "callsign": a.callsign,
+            "operation_id": a.operation_id}
+
+
+def state_view(s: StateReport) -> dict[str, Any]:
+    return {"time": rfc3339(s.time), "lat": s.lat, "lon": s.lon, "altitude_m": s.altitude_m,
+            "ground_speed_mps": s.ground_speed_mps, "track_deg": s.track_deg,
+            "vertical_rate_mps": s.vertical_rate_mps}
+
+
+def track_view(t: Track, now: float, coast_s: float) -> dict[str, Any]:
+    return {"aircraft_id": t.state.aircraft_id, "party": t.party,
+            "coasting": now - t.state.time > coast_s, **state_view(t.state)}
+
+
+def alert_view(a: Alert, details: dict[str, Any]) -> dict[str, Any]:
+    """An alert with the details its reader may see (the service decides which)."""
+    return {"id": a.id, "kind": a.kind.value, "state": a.state.value,
+            "raised_at": rfc3339(a.raised_at), "updated_at": rfc3339(a.updated_at),
+            "cleared_at": rfc3339(a.cleared_at) if a.cleared_at is not None else None,
+            **details}

@@ -95,6 +95,10 @@ async def declare_operation(
     _require_operator(party)
     if command.state is OperationState.ENDED:
         raise ValidationFailed([FieldError("state", "end an operation with DELETE")])
+    if command.operation_id is None and not command.state.deconflicted:
+        raise ValidationFailed([FieldError(
+            "state", "a new operation is accepted or activated (ASTM F3548-21); "
+                     "nonconforming and contingent apply to existing ones")])
     check_volumes(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s)
     settings = line.settings
 

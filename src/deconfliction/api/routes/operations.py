@@ -14,15 +14,6 @@ from deconfliction.service import operations as service
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
 
-def _declared_view(declared: service.Declared) -> dict[str, Any]:
-    view = operation_view(declared.operation, True)
-    view["overrides"] = [
-        {"operation_id": o.id, "owner": o.owner, "priority": o.priority}
-        for o in declared.overridden
-    ]
-    return view
-
-
 def _command(body: OperationIn, **identity: Any) -> service.DeclareOperation:
     return service.DeclareOperation(
         volumes=body.volumes_model(), priority=body.priority, state=body.state_model(),
@@ -36,7 +27,7 @@ async def declare(
 ) -> dict[str, Any]:
     declared = await service.declare_operation(line, party, _command(body), line.clock())
     response.headers["Location"] = f"/v1/operations/{declared.operation.id}"
-    return _declared_view(declared)
+    return operation_view(declared.operation, True)
 
 
 @router.get("", summary="Every live operation (others' in their public view)")
@@ -68,7 +59,8 @@ async def replace(
     operation_id: str, body: OperationReplaceIn, party: CurrentParty, line: LineDep
 ) -> dict[str, Any]:
     command = _command(body, operation_id=operation_id, ovn=body.ovn)
-    return _declared_view(await service.declare_operation(line, party, command, line.clock()))
+    declared = await service.declare_operation(line, party, command, line.clock())
+    return operation_view(declared.operation, True)
 
 
 @router.delete("/{operation_id}", summary="End an operation (carrying its current ovn)")
