@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from deconfliction import __version__
 from deconfliction.api import problems
-from deconfliction.api.routes import constraints, meta, operations
+from deconfliction.api.routes import constraints, meta, operations, tactical
 from deconfliction.service.line import Line
 
 
@@ -31,6 +31,6 @@ def create_app(line: Line) -> FastAPI:
     app.state.line = line
     problems.install(app)
     app.add_middleware(problems.BodyLimit)
-    for router in (meta.router, operations.router, constraints.router):
+    for router in (meta.router, operations.router, constraints.router, tactical.router):
         app.include_router(router)
     return app

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from deconfliction.model.constraint import ConstraintKind
 from deconfliction.model.operation import OperationState
+from deconfliction.model.track import StateReport
 from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootprint, Volume
 
 Position = tuple[float, float]
@@ -125,3 +126,34 @@ class ConstraintIn(Strict):
 
 class ConstraintReplaceIn(ConstraintIn):
     ovn: Annotated[str, Field(max_length=64)]
+
+
+class AircraftIn(Strict):
+    """Register one of your aircraft: its id, ICAO address, callsign and operation."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    icao24: Annotated[str, Field(min_length=6, max_length=6)] | None = None
+    callsign: Annotated[str, Field(max_length=16)] | None = None
+    operation_id: Annotated[str, Field(max_length=36)] | None = None
+
+
+class StateReportIn(Strict):
+    """One state of one aircraft: position (WGS84), altitude (m), velocity (m/s, ° true)."""
+
+    aircraft_id: Annotated[str, Field(min_length=1, max_length=64)]
+    time: AwareDatetime
+    lat: float
+    lon: float
+    altitude_m: float
+    ground_speed_mps: float
+    track_deg: float
+    vertical_rate_mps: float = 0.0
+
+    def to_model(self) -> StateReport:
+        return StateReport(self.aircraft_id, self.time.timestamp(), self.lat, self.lon,
+                           self.altitude_m, self.ground_speed_mps, self.track_deg,
+                           self.vertical_rate_mps)
+
+
+class TrackBatchIn(Strict):
+    reports: Annotated[list[StateReportIn], Field(min_length=1)]

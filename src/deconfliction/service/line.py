@@ -12,6 +12,9 @@ from deconfliction.store.base import Store
 PLANNING_HORIZON_S = 30 * 86400.0  # ASTM F3548-21: operations at most 30 days ahead
 NOTICE_PERIOD_S = 3600.0  # below this, a declaration is short notice
 SUGGESTION_WINDOW_S = 24 * 3600.0  # how far a suggested time shift may move a plan
+DETECTION_INTERVAL_S = 1.0  # one tactical detection cycle a second
+TRACK_COAST_S = 5.0  # a track unreported this long is coasting (extrapolated)
+TRACK_DROP_S = 20.0  # ... and dropped after this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,10 @@ class LineSettings:
     notice_period_s: float = NOTICE_PERIOD_S
     planning_horizon_s: float = PLANNING_HORIZON_S
     suggestion_window_s: float = SUGGESTION_WINDOW_S
+    detection_interval_s: float = DETECTION_INTERVAL_S
+    track_coast_s: float = TRACK_COAST_S
+    track_drop_s: float = TRACK_DROP_S
+    same_party_conflicts: bool = False
 
 
 @dataclass(frozen=True, slots=True)

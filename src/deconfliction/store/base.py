@@ -15,6 +15,8 @@ from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
 from deconfliction.model.operation import Operation
 from deconfliction.model.party import Party
+from deconfliction.model.alert import Alert
+from deconfliction.model.track import Aircraft, Track
 from deconfliction.model.volume import Volume
 
 T = TypeVar("T")
@@ -81,10 +83,6 @@ class EventRepo(Protocol):
     async def events(self, party: str, *, after: int, limit: int) -> list[Event]: ...
 
 
-class Repository(PartyRepo, OperationRepo, ConstraintRepo, VolumeIndex, EventRepo, Protocol):
-    """Everything the service may do to persistent state, inside one unit of work."""
-
-
 class Store(Protocol):
     """A database: SQLite (embedded default) or PostgreSQL, chosen once at start-up."""
 
@@ -93,3 +91,25 @@ class Store(Protocol):
     async def interact(self, work: Callable[[Repository], Awaitable[T]]) -> T: ...
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T: ...
     async def close(self) -> None: ...
+
+
+class TacticalRepo(Protocol):
+    """The live picture: aircraft registry, latest tracks, alerts."""
+
+    async def put_aircraft(self, aircraft: Aircraft) -> None: ...
+    async def aircraft(self, ids: Sequence[str] | None = None) -> list[Aircraft]: ...
+    async def aircraft_by_icao24(self, icao24: Sequence[str]) -> dict[str, Aircraft]: ...
+    async def track_times(self, aircraft_ids: Sequence[str]) -> dict[str, float]: ...
+    async def put_tracks(self, tracks: Sequence[Track]) -> None: ...
+    async def tracks(self) -> list[Track]: ...
+    async def drop_tracks(self, aircraft_ids: Sequence[str]) -> None: ...
+    async def put_alert(self, alert: Alert) -> None: ...
+    async def alerts(
+        self, *, party: str | None = None, active_only: bool = False, limit: int = 1000
+    ) -> list[Alert]: ...
+
+
+class Repository(
+    PartyRepo, OperationRepo, ConstraintRepo, VolumeIndex, EventRepo, TacticalRepo, Protocol
+):
+    """Everything the service may do to persistent state, inside one unit of work."""

@@ -99,3 +99,51 @@ event = Table(
     Column("time", Double, nullable=False),
     Column("data", Text, nullable=False),
 )
+
+aircraft = Table(
+    "aircraft",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("party", String(64), nullable=False),  # a party's name, or "unidentified"
+    Column("icao24", String(6), nullable=True, unique=True),
+    Column("callsign", String(16), nullable=True),
+    Column("operation_id", String(36), nullable=True),
+)
+
+track = Table(
+    "track",
+    metadata,
+    Column("aircraft_id", String(64), primary_key=True),
+    Column("party", String(64), nullable=False),
+    Column("time", Double, nullable=False),
+    Column("lat", Double, nullable=False),
+    Column("lon", Double, nullable=False),
+    Column("altitude_m", Double, nullable=False),
+    Column("ground_speed_mps", Double, nullable=False),
+    Column("track_deg", Double, nullable=False),
+    Column("vertical_rate_mps", Double, nullable=False),
+    Column("received_at", Double, nullable=False),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("parties", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("raised_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("cleared_at", Double, nullable=True),
+    Column("details", Text, nullable=False),
+    Index("ix_alert_state", "state"),
+)
+
+alert_party = Table(
+    "alert_party",
+    metadata,
+    Column("alert_id", String(36), primary_key=True),
+    Column("party", String(64), primary_key=True),
+    Index("ix_alert_party_party", "party"),
+)

@@ -19,6 +19,7 @@ from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Volume, footprint_from_geojson, footprint_to_geojson
 from deconfliction.store.base import IndexedVolume
+from deconfliction.store.sql_tactical import TacticalSql
 from deconfliction.store.schema import (
     airspace_constraint,
     event,
@@ -46,7 +47,7 @@ def _party_from_row(row: Row[Any]) -> Party:
     return Party(row.name, Role(row.role), row.created_at, row.revoked_at)
 
 
-class SqlRepository:
+class SqlRepository(TacticalSql):
     """Repository functions over one connection (inside whatever transaction it holds)."""
 
     def __init__(self, connection: AsyncConnection) -> None:

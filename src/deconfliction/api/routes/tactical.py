@@ -1,0 +1,51 @@
+"""/v1/aircraft, /v1/tracks, /v1/alerts: the live picture, by need-to-know."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.schemas import AircraftIn, TrackBatchIn
+from deconfliction.api.views import aircraft_view, alert_view, track_view
+from deconfliction.model.track import Aircraft
+from deconfliction.service import alerts, tracks
+
+router = APIRouter(prefix="/v1", tags=["tactical"])
+
+
+@router.post("/aircraft", summary="Register or update one of your aircraft")
+async def register(body: AircraftIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    entry = Aircraft(body.id, party.name, body.icao24, body.callsign, body.operation_id)
+    return aircraft_view(await tracks.register_aircraft(line, party, entry))
+
+
+@router.get("/aircraft", summary="Your aircraft (observers: all)")
+async def aircraft(party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    return {"aircraft": [aircraft_view(a) for a in await tracks.list_aircraft(line, party)]}
+
+
+@router.post("/tracks", summary="Report states of your aircraft (a batch)")
+async def report(body: TrackBatchIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    done = await tracks.report_tracks(line, party, [r.to_model() for r in body.reports],
+                                      line.clock())
+    return {"accepted": done.accepted, "ignored": done.ignored}
+
+
+@router.get("/tracks", summary="Current tracks: yours (observers: all)")
+async def current(party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    now = line.clock()
+    found = await tracks.list_tracks(line, party)
+    return {"tracks": [track_view(t, now, line.settings.track_coast_s) for t in found]}
+
+
+@router.get("/alerts", summary="Alerts that concern you (observers: all)")
+async def list_alerts(
+    party: CurrentParty,
+    line: LineDep,
+    state: Annotated[Literal["raised", "all"], Query()] = "all",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    found = await alerts.list_alerts(line, party, active_only=state == "raised", limit=limit)
+    return {"alerts": [alert_view(a, details) for a, details in found]}

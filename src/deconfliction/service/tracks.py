@@ -1,0 +1,197 @@
+"""The live picture's inputs: the aircraft registry and state reports (API and feeds)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deconfliction.model.operation import OperationState
+from deconfliction.model.party import Party, Role
+from deconfliction.model.track import UNIDENTIFIED, Aircraft, StateReport, Track
+from deconfliction.service.errors import (
+    AlreadyExists,
+    FieldError,
+    PermissionDenied,
+    ValidationFailed,
+)
+from deconfliction.service.line import Line
+from deconfliction.store.base import Repository
+
+CLOCK_SKEW_S = 5.0  # parties' clocks agree within 5 s (DESIGN.md, hotline numbers)
+MAX_REPORTS = 10_000
+ICAO24 = re.compile(r"^[0-9a-f]{6}$")
+AIRCRAFT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """How many reports became the latest state, and how many were ignored (stale,
+    out of order or repeated)."""
+
+    accepted: int
+    ignored: int
+
+
+def _require_operator(party: Party) -> None:
+    if party.role is not Role.OPERATOR:
+        raise PermissionDenied(f"a {party.role.value} has no aircraft")
+
+
+async def register_aircraft(line: Line, party: Party, entry: Aircraft) -> Aircraft:
+    """Register or update one of the party's aircraft."""
+    _require_operator(party)
+    errors = []
+    if not AIRCRAFT_ID.match(entry.id):
+        errors.append(FieldError("id", "use 1-64 letters, digits, '.', '_', ':' or '-'"))
+    if entry.icao24 is not None and not ICAO24.match(entry.icao24):
+        errors.append(FieldError("icao24", "an ICAO 24-bit address is 6 lowercase hex digits"))
+    if errors:
+        raise ValidationFailed(errors)
+    mine = Aircraft(entry.id, party.name, entry.icao24, entry.callsign, entry.operation_id)
+
+    async def work(repo: Repository) -> Aircraft:
+        existing = await repo.aircraft([entry.id])
+        if existing and existing[0].party not in (party.name, UNIDENTIFIED):
+            raise PermissionDenied(f"aircraft {entry.id} belongs to another party")
+        if entry.icao24 is not None:
+            holder = (await repo.aircraft_by_icao24([entry.icao24])).get(entry.icao24)
+            if holder is not None and holder.id != entry.id:
+                if holder.party != UNIDENTIFIED:
+                    raise AlreadyExists(f"ICAO address {entry.icao24} is registered to "
+                                        "another aircraft")
+                await repo.put_aircraft(Aircraft(holder.id, UNIDENTIFIED, None,
+                                                 holder.callsign, None))
+                await repo.drop_tracks([holder.id])  # the claimed aircraft is tracked anew
+        if entry.operation_id is not None:
+            operation = await repo.operation(entry.operation_id)
+            if operation is None or operation.owner != party.name:
+                raise ValidationFailed([FieldError(
+                    "operation_id", f"no operation {entry.operation_id} of yours")])
+            if operation.state is OperationState.ENDED:
+                raise ValidationFailed([FieldError("operation_id", "that operation has ended")])
+        await repo.put_aircraft(mine)
+        return mine
+
+    return await line.store.transact(work)
+
+
+async def list_aircraft(line: Line, party: Party) -> list[Aircraft]:
+    """The party's aircraft (observers: every aircraft)."""
+    found = await line.store.interact(lambda repo: repo.aircraft())
+    return [a for a in found if party.sees_everything or a.party == party.name]
+
+
+def report_errors(reports: Sequence[StateReport], now: float) -> list[FieldError]:
+    """Everything wrong with a batch of reports, as field errors ``reports[i].…``."""
+    if len(reports) > MAX_REPORTS:
+        return [FieldError("reports", f"at most {MAX_REPORTS} reports per batch")]
+    errors = []
+    for i, r in enumerate(reports):
+        at = f"reports[{i}]"
+        if not AIRCRAFT_ID.match(r.aircraft_id):
+            errors.append(FieldError(f"{at}.aircraft_id",
+                                     "use 1-64 letters, digits, '.', '_', ':' or '-'"))
+        for name in ("lat", "lon", "altitude_m", "ground_speed_mps", "track_deg",
+                     "vertical_rate_mps"):
+            if not math.isfinite(getattr(r, name)):
+                errors.append(FieldError(f"{at}.{name}", "must be a finite number"))
+        if not -90 <= r.lat <= 90:
+            errors.append(FieldError(f"{at}.lat", "latitude outside [-90, 90]"))
+        if not -180 <= r.lon <= 180:
+            errors.append(FieldError(f"{at}.lon", "longitude outside [-180, 180]"))
+        if not 0 <= r.ground_speed_mps <= 1500:
+            errors.append(FieldError(f"{at}.ground_speed_mps", "must be in [0, 1500] m/s"))
+        if not 0 <= r.track_deg <= 360:
+            errors.append(FieldError(f"{at}.track_deg", "must be in [0, 360] degrees"))
+        if not -500 <= r.altitude_m <= 40_000:
+            errors.append(FieldError(f"{at}.altitude_m", "must be in [-500, 40000] m"))
+        if abs(r.vertical_rate_mps) > 200:
+            errors.append(FieldError(f"{at}.vertical_rate_mps", "must be within ±200 m/s"))
+        if r.time > now + CLOCK_SKEW_S:
+            errors.append(FieldError(f"{at}.time", "is in the future (clocks must agree "
+                                                    f"within {CLOCK_SKEW_S:.0f} s)"))
+    return errors
+
+
+async def _store_newest(
+    repo: Repository, tracks: Sequence[Track], now: float, drop_after_s: float
+) -> Ingested:
+    newest: dict[str, Track] = {}
+    for t in tracks:
+        held = newest.get(t.state.aircraft_id)
+        if held is None or t.state.time > held.state.time:
+            newest[t.state.aircraft_id] = t
+    stored = await repo.track_times(list(newest))
+    fresh = [t for aid, t in newest.items()
+             if t.state.time > stored.get(aid, -math.inf) and t.state.time >= now - drop_after_s]
+    await repo.put_tracks(fresh)
+    return Ingested(len(fresh), len(tracks) - len(fresh))
+
+
+async def report_tracks(
+    line: Line, party: Party, reports: Sequence[StateReport], now: float
+) -> Ingested:
+    """Take a party's batch of state reports for its own aircraft (unknown ones are registered
+    to it). Idempotent per (aircraft, time); out-of-order and stale reports are ignored."""
+    _require_operator(party)
+    errors = report_errors(reports, now)
+    if errors:
+        raise ValidationFailed(errors)
+
+    async def work(repo: Repository) -> Ingested:
+        ids = sorted({r.aircraft_id for r in reports})
+        known = {a.id: a for a in await repo.aircraft(ids)}
+        theirs = [i for i in ids if i in known and known[i].party != party.name]
+        if theirs:
+            raise PermissionDenied(f"aircraft of another party: {', '.join(theirs[:10])}")
+        for aid in ids:
+            if aid not in known:
+                await repo.put_aircraft(Aircraft(aid, party.name))
+        tracks = [Track(party.name, r, now) for r in reports]
+        return await _store_newest(repo, tracks, now, line.settings.track_drop_s)
+
+    return await line.store.transact(work)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A state from a surveillance feed, identified by ICAO address (not by a party)."""
+
+    icao24: str
+    callsign: str | None
+    report: StateReport  # its aircraft_id is ignored: the registry decides
+
+
+async def ingest_feed(line: Line, states: Sequence[FeedState], now: float) -> Ingested:
+    """Feed states (ADS-B): each goes to the aircraft the registry ties to its ICAO address;
+    an address no party claims becomes an ``unidentified`` aircraft, deconflicted all the same.
+    """
+
+    async def work(repo: Repository) -> Ingested:
+        addresses = sorted({s.icao24 for s in states})
+        known = await repo.aircraft_by_icao24(addresses)
+        for address in addresses:
+            if address not in known:
+                callsign = next((s.callsign for s in states
+                                 if s.icao24 == address and s.callsign), None)
+                entry = Aircraft(f"icao:{address}", UNIDENTIFIED, address, callsign)
+                await repo.put_aircraft(entry)
+                known[address] = entry
+        tracks = []
+        for s in states:
+            a = known[s.icao24]
+            r = s.report
+            tracks.append(Track(a.party, StateReport(
+                a.id, r.time, r.lat, r.lon, r.altitude_m, r.ground_speed_mps, r.track_deg,
+                r.vertical_rate_mps), now))
+        return await _store_newest(repo, tracks, now, line.settings.track_drop_s)
+
+    return await line.store.transact(work)
+
+
+async def list_tracks(line: Line, party: Party) -> list[Track]:
+    """Current tracks by need-to-know: a party's own; observers every track."""
+    found = await line.store.interact(lambda repo: repo.tracks())
+    return [t for t in found if party.sees_everything or t.party == party.name]

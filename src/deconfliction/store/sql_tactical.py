@@ -1,0 +1,120 @@
+"""Repository functions for the live picture: aircraft registry, tracks, alerts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from deconfliction.model.alert import Alert, AlertKind, AlertState
+from deconfliction.model.track import Aircraft, StateReport, Track
+from deconfliction.store.schema import aircraft, alert, alert_party, track
+
+_STATE_COLUMNS = ("lat", "lon", "altitude_m", "ground_speed_mps", "track_deg",
+                  "vertical_rate_mps")
+
+
+def _aircraft(row: Row[Any]) -> Aircraft:
+    return Aircraft(row.id, row.party, row.icao24, row.callsign, row.operation_id)
+
+
+def _track(row: Row[Any]) -> Track:
+    state = StateReport(row.aircraft_id, row.time, row.lat, row.lon, row.altitude_m,
+                        row.ground_speed_mps, row.track_deg, row.vertical_rate_mps)
+    return Track(row.party, state, row.received_at)
+
+
+def _alert(row: Row[Any]) -> Alert:
+    return Alert(row.id, AlertKind(row.kind), tuple(json.loads(row.key)),
+                 tuple(json.loads(row.parties)), AlertState(row.state), row.raised_at,
+                 row.updated_at, row.cleared_at, json.loads(row.details))
+
+
+class TacticalSql:
+    """Mixed into the SQL repository; shares its connection."""
+
+    _c: AsyncConnection
+
+    # aircraft registry ---------------------------------------------------------------------
+    async def put_aircraft(self, a: Aircraft) -> None:
+        values = dict(party=a.party, icao24=a.icao24, callsign=a.callsign,
+                      operation_id=a.operation_id)
+        result = await self._c.execute(update(aircraft).where(aircraft.c.id == a.id)
+                                       .values(**values))
+        if result.rowcount == 0:
+            await self._c.execute(insert(aircraft).values(id=a.id, **values))
+
+    async def aircraft(self, ids: Sequence[str] | None = None) -> list[Aircraft]:
+        query = select(aircraft).order_by(aircraft.c.id)
+        if ids is not None:
+            if not ids:
+                return []
+            query = query.where(aircraft.c.id.in_(list(ids)))
+        return [_aircraft(r) for r in await self._c.execute(query)]
+
+    async def aircraft_by_icao24(self, icao24: Sequence[str]) -> dict[str, Aircraft]:
+        if not icao24:
+            return {}
+        query = select(aircraft).where(aircraft.c.icao24.in_(list(icao24)))
+        return {r.icao24: _aircraft(r) for r in await self._c.execute(query)}
+
+    # tracks ---------------------------------------------------------------------------------
+    async def track_times(self, aircraft_ids: Sequence[str]) -> dict[str, float]:
+        if not aircraft_ids:
+            return {}
+        query = select(track.c.aircraft_id, track.c.time).where(
+            track.c.aircraft_id.in_(list(aircraft_ids)))
+        return {r.aircraft_id: r.time for r in await self._c.execute(query)}
+
+    async def put_tracks(self, tracks: Sequence[Track]) -> None:
+        """Store these as the latest states (callers have checked they are newer)."""
+        if not tracks:
+            return
+        ids = [t.state.aircraft_id for t in tracks]
+        await self._c.execute(delete(track).where(track.c.aircraft_id.in_(ids)))
+        await self._c.execute(insert(track), [
+            {"aircraft_id": t.state.aircraft_id, "party": t.party, "time": t.state.time,
+             "received_at": t.received_at,
+             **{c: getattr(t.state, c) for c in _STATE_COLUMNS}}
+            for t in tracks
+        ])
+
+    async def tracks(self) -> list[Track]:
+        return [_track(r) for r in await self._c.execute(
+            select(track).order_by(track.c.aircraft_id))]
+
+    async def drop_tracks(self, aircraft_ids: Sequence[str]) -> None:
+        if aircraft_ids:
+            await self._c.execute(delete(track).where(track.c.aircraft_id.in_(
+                list(aircraft_ids))))
+
+    # alerts ---------------------------------------------------------------------------------
+    @staticmethod
+    def _alert_values(a: Alert) -> dict[str, Any]:
+        return dict(kind=a.kind.value, key=json.dumps(list(a.key)),
+                    parties=json.dumps(list(a.parties)), state=a.state.value,
+                    raised_at=a.raised_at, updated_at=a.updated_at, cleared_at=a.cleared_at,
+                    details=json.dumps(a.details))
+
+    async def put_alert(self, a: Alert) -> None:
+        result = await self._c.execute(update(alert).where(alert.c.id == a.id)
+                                       .values(**self._alert_values(a)))
+        if result.rowcount == 0:
+            await self._c.execute(insert(alert).values(id=a.id, **self._alert_values(a)))
+            await self._c.execute(insert(alert_party),
+                                  [{"alert_id": a.id, "party": p} for p in sorted(set(a.parties))])
+
+    async def alerts(
+        self, *, party: str | None = None, active_only: bool = False, limit: int = 1000
+    ) -> list[Alert]:
+        query = select(alert).order_by(alert.c.raised_at.desc(), alert.c.id).limit(limit)
+        if party is not None:
+            query = query.where(alert.c.id.in_(
+                select(alert_party.c.alert_id).where(alert_party.c.party == party)))
+        if active_only:
+            query = query.where(alert.c.state == AlertState.RAISED.value)
+        return [_alert(r) for r in await self._c.execute(query)]
