@@ -3,6 +3,10 @@
 ```toml
 separation_profile = "rule-of-threes"   # en-route (default), terminal, drone, or your own
 notice_period_s = 3600
+detection_interval_s = 1.0              # tactical cycle; 0 turns the detector off
+track_coast_s = 5                       # unreported this long: coasting
+track_drop_s = 20                       # ... dropped (with an event)
+same_party_conflicts = false            # also alert on pairs of one party's aircraft
 
 [profiles.wide-berth]                   # a custom profile
 horizontal_m = 20000
@@ -21,7 +25,9 @@ from typing import Any
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.line import LineSettings
 
-KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles"}
+KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles", "detection_interval_s",
+              "track_coast_s", "track_drop_s", "same_party_conflicts"}
+_SECONDS = ("notice_period_s", "detection_interval_s", "track_coast_s", "track_drop_s")
 
 
 class ConfigError(ValueError):
@@ -68,9 +74,14 @@ def load_settings(path: Path | None) -> LineSettings:
         raise ConfigError(f"{path}: unknown separation_profile {name!r}; "
                           f"known: {', '.join(sorted(profiles))}")
     settings = replace(LineSettings(), profile=profiles[name])
-    if "notice_period_s" in data:
-        notice = data["notice_period_s"]
-        if not isinstance(notice, int | float) or notice < 0:
-            raise ConfigError(f"{path}: notice_period_s must be a number of seconds ≥ 0")
-        settings = replace(settings, notice_period_s=float(notice))
+    for key in _SECONDS:
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{path}: {key} must be a number of seconds ≥ 0")
+            settings = replace(settings, **{key: float(value)})
+    if "same_party_conflicts" in data:
+        if not isinstance(data["same_party_conflicts"], bool):
+            raise ConfigError(f"{path}: same_party_conflicts must be true or false")
+        settings = replace(settings, same_party_conflicts=data["same_party_conflicts"])
     return settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,14 +12,23 @@ from deconfliction import __version__
 from deconfliction.api import problems
 from deconfliction.api.routes import constraints, meta, operations, tactical
 from deconfliction.service.line import Line
+from deconfliction.service.tactical import run_detection
 
 
-def create_app(line: Line) -> FastAPI:
-    """An ASGI app serving ``line``; the store is closed when the app shuts down."""
+def create_app(line: Line, *, detection: bool = True) -> FastAPI:
+    """An ASGI app serving ``line``: the HTTP API and (unless ``detection`` is False) the
+    tactical detection cycle; the store is closed when the app shuts down."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        detector = None
+        if detection and line.settings.detection_interval_s > 0:
+            detector = asyncio.create_task(run_detection(line, stop), name="detection-cycle")
         yield
+        stop.set()
+        if detector is not None:
+            await detector
         await line.store.close()
 
     app = FastAPI(

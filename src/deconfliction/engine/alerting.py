@@ -1,0 +1,275 @@
+"""The alert lifecycle: raised → updated → cleared, from one set of detections per cycle.
+
+A detector (tactical conflicts, constraint incursions, conformance) runs once per *detection
+cycle* (default every second) and reports a set of *candidate* detections, each under a hashable
+:data:`AlertKey` with a payload. :class:`AlertBook` turns that noisy stream into alerts:
+
+* **raised** when the key was detected in ``k`` of the last ``n`` cycles (default 2 of 4), so a
+  single-cycle blip never alerts;
+* **updated** in each cycle in which a raised key is detected with a payload that differs
+  *materially* (``changed(last_reported, new)``, default ``!=``) from the payload last reported
+  in a transition;
+* **cleared** once the key has not been detected for ``hysteresis_s`` seconds (default 5 s,
+  measured in time, not cycles: ``now - last_detected >= hysteresis_s``); a re-detection within
+  the hysteresis keeps the alert raised under the same id, without a new "raised".
+
+Confirmation and hysteresis follow DAIDALUS / RTCA DO-365 alerting practice (alerts confirmed
+over several cycles, held for a few seconds before they are removed) — DESIGN.md, Numbers.
+
+Everything is deterministic: time is passed in, alert ids come from an injected factory, and
+transitions come out in a fixed order (raised and updated in the order of the detections
+mapping, then cleared in the order the keys were first tracked). Memory is bounded: a key that
+is not raised is forgotten as soon as its detections have left the confirmation window (a
+cleared key too: detections made just before clearing still count towards raising it again).
+
+Examples
+--------
+>>> from itertools import count
+>>> ids = (f"alert-{i}" for i in count(1))
+>>> book = AlertBook(lambda: next(ids))
+>>> key = ("conflict", "ac-12", "ac-40")
+>>> book.step(0.0, {key: 30.0})
+[]
+>>> [(t.kind, t.alert_id, t.payload) for t in book.step(1.0, {key: 29.0})]
+[('raised', 'alert-1', 29.0)]
+>>> [(t.kind, t.payload) for t in book.step(2.0, {key: 28.0})]
+[('updated', 28.0)]
+>>> book.step(3.0, {}), book.step(6.9, {})
+([], [])
+>>> [(t.kind, t.alert_id, t.time) for t in book.step(7.0, {})]
+[('cleared', 'alert-1', 7.0)]
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from deconfliction.model.units import Seconds
+
+__all__ = [
+    "AlertKey",
+    "TransitionKind",
+    "Transition",
+    "Alert",
+    "AlertBook",
+    "alert_key",
+    "DEFAULT_CONFIRM",
+    "DEFAULT_HYSTERESIS_S",
+]
+
+AlertKey = Hashable
+"""What an alert is about, e.g. ``("conflict", "ac-12", "ac-40")`` (see :func:`alert_key`)."""
+
+TransitionKind = Literal["raised", "updated", "cleared"]
+
+# DAIDALUS / RTCA DO-365 practice (DESIGN.md, Numbers): confirm an alert when it was detected in
+# 2 of the last 4 cycles; keep it 5 s after the last detection before clearing it.
+DEFAULT_CONFIRM: tuple[int, int] = (2, 4)
+DEFAULT_HYSTERESIS_S: Seconds = 5.0
+
+# Times are float seconds; 0.1 + 5.0 != 5.1 exactly, so "5 s have passed" allows this slack.
+_TIME_EPS_S = 1e-9
+
+_PAIR_KINDS = frozenset({"conflict", "loss_of_separation"})
+
+
+def alert_key(kind: str, subject: str, other: str) -> tuple[str, str, str]:
+    """The canonical key of an alert about ``subject`` and ``other``.
+
+    For the pair kinds (``conflict``, ``loss_of_separation``) the two aircraft ids are sorted,
+    so ``(a, b)`` and ``(b, a)`` are one alert; for ``constraint_incursion`` and
+    ``nonconformance`` the order is (aircraft, constraint or operation id).
+
+    Examples
+    --------
+    >>> alert_key("conflict", "ac-40", "ac-12")
+    ('conflict', 'ac-12', 'ac-40')
+    >>> alert_key("constraint_incursion", "ac-40", "c-1")
+    ('constraint_incursion', 'ac-40', 'c-1')
+    """
+    if kind in _PAIR_KINDS and other < subject:
+        subject, other = other, subject
+    return (kind, subject, other)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of an alert, to be told to the parties concerned.
+
+    ``payload`` is the detection's payload: for "raised" and "updated" the one that caused the
+    transition, for "cleared" the last one detected. ``time`` is the cycle's ``now``.
+    """
+
+    kind: TransitionKind
+    key: AlertKey
+    payload: Any
+    time: Seconds
+    alert_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A raised alert: ``payload`` as last reported, ``last_detected`` None until re-detected
+    after a :meth:`AlertBook.restore`."""
+
+    alert_id: str
+    key: AlertKey
+    payload: Any
+    raised_at: Seconds
+    last_detected: Seconds | None
+
+
+class _Record:
+    """What the book holds about one key (raised or candidate)."""
+
+    __slots__ = ("hits", "alert_id", "reported", "latest", "raised_at", "last_detected")
+
+    def __init__(self, window: int) -> None:
+        self.hits: deque[int] = deque(maxlen=window)  # cycle numbers of recent detections
+        self.alert_id: str | None = None  # set once raised
+        self.reported: Any = None  # payload last told in a transition
+        self.latest: Any = None  # payload last detected
+        self.raised_at: float = 0.0
+        self.last_detected: float | None = None
+
+
+class AlertBook:
+    """The set of alerts, advanced one detection cycle at a time by :meth:`step`.
+
+    Parameters
+    ----------
+    new_id : callable
+        Returns a fresh alert id on each call (inject a counter in tests, UUIDs in service).
+    confirm : (int, int), default (2, 4)
+        Raise once detected in ``k`` of the last ``n`` cycles, ``1 <= k <= n``.
+    hysteresis_s : float, default 5.0
+        Clear once not detected for this long (s, >= 0).
+    changed : callable, default ``operator.ne``
+        ``changed(last_reported, new) -> bool``: whether a new payload of a raised alert is
+        worth an "updated". Supply one for payloads whose ``!=`` is not a plain bool (arrays) or
+        to ignore small changes.
+    """
+
+    __slots__ = ("_new_id", "_k", "_n", "_hysteresis_s", "_changed", "_records", "_cycle", "_now")
+
+    def __init__(
+        self,
+        new_id: Callable[[], str],
+        *,
+        confirm: tuple[int, int] = DEFAULT_CONFIRM,
+        hysteresis_s: Seconds = DEFAULT_HYSTERESIS_S,
+        changed: Callable[[Any, Any], bool] = operator.ne,
+    ) -> None:
+        k, n = confirm
+        if not 1 <= k <= n:
+            raise ValueError(f"confirm must be (k, n) with 1 <= k <= n, got {confirm!r}")
+        if not hysteresis_s >= 0:
+            raise ValueError(f"hysteresis_s must be >= 0, got {hysteresis_s!r}")
+        self._new_id = new_id
+        self._k = int(k)
+        self._n = int(n)
+        self._hysteresis_s = float(hysteresis_s)
+        self._changed = changed
+        self._records: dict[AlertKey, _Record] = {}
+        self._cycle = 0
+        self._now: float | None = None
+
+    @property
+    def tracked(self) -> int:
+        """How many keys the book holds (raised alerts and unconfirmed candidates)."""
+        return len(self._records)
+
+    def step(self, now: Seconds, detections: Mapping[AlertKey, Any]) -> list[Transition]:
+        """Advance one detection cycle at time ``now`` with this cycle's detections.
+
+        Parameters
+        ----------
+        now : float
+            UTC seconds; never less than the previous cycle's.
+        detections : mapping
+            Every key detected in this cycle, with its payload.
+
+        Returns
+        -------
+        list of Transition
+            Raised and updated alerts in the order of ``detections``, then cleared ones.
+        """
+        now = float(now)
+        if self._now is not None and now < self._now:
+            raise ValueError(f"time went backwards: {now} < {self._now}")
+        self._now = now
+        self._cycle += 1
+        cycle = self._cycle
+        oldest_in_window = cycle - self._n + 1
+        out: list[Transition] = []
+
+        for key, payload in detections.items():
+            record = self._records.get(key)
+            if record is None:
+                record = self._records[key] = _Record(self._n)
+            record.hits.append(cycle)
+            record.latest = payload
+            record.last_detected = now
+            if record.alert_id is not None:
+                if self._changed(record.reported, payload):
+                    record.reported = payload
+                    out.append(Transition("updated", key, payload, now, record.alert_id))
+            elif sum(1 for c in record.hits if c >= oldest_in_window) >= self._k:
+                record.alert_id = self._new_id()
+                record.reported = payload
+                record.raised_at = now
+                out.append(Transition("raised", key, payload, now, record.alert_id))
+
+        # Keys not detected this cycle: clear raised ones past the hysteresis, forget candidates
+        # whose detections can no longer count in the next cycle's window.
+        forget_before = cycle - self._n + 2
+        gone: list[AlertKey] = []
+        for key, record in self._records.items():
+            if record.alert_id is not None:
+                if record.last_detected is None:  # restored: the hysteresis starts now
+                    record.last_detected = now
+                    continue
+                if now - record.last_detected < self._hysteresis_s - _TIME_EPS_S:
+                    continue
+                out.append(Transition("cleared", key, record.latest, now, record.alert_id))
+                record.alert_id = None  # a candidate again while its detections still count
+            if not record.hits or record.hits[-1] < forget_before:
+                gone.append(key)
+        for key in gone:
+            del self._records[key]
+        return out
+
+    def active(self) -> list[Alert]:
+        """The raised alerts, in the order their keys were first tracked."""
+        return [
+            Alert(r.alert_id, key, r.reported, r.raised_at, r.last_detected)
+            for key, r in self._records.items()
+            if r.alert_id is not None
+        ]
+
+    def restore(self, key: AlertKey, alert_id: str, payload: Any, raised_at: Seconds) -> None:
+        """Rebuild a raised alert after a restart (from the store), without any transition.
+
+        The alert is then held like any other: it clears once not detected for the hysteresis,
+        counted from the first cycle after the restore (a restart does not clear alerts before
+        the detector has looked again).
+
+        Raises
+        ------
+        ValueError
+            If ``key`` is already raised.
+        """
+        record = self._records.get(key)
+        if record is not None and record.alert_id is not None:
+            raise ValueError(f"alert {key!r} is already raised as {record.alert_id!r}")
+        if record is None:
+            record = self._records[key] = _Record(self._n)
+        record.alert_id = alert_id
+        record.reported = payload
+        record.latest = payload
+        record.raised_at = float(raised_at)
+        record.last_detected = None
