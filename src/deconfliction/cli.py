@@ -43,6 +43,27 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     _database_args(revoke)
 
+    feed = commands.add_parser("feed", help="feed live surveillance into the line")
+    kinds = feed.add_subparsers(dest="kind", required=True)
+    sbs = kinds.add_parser("sbs", help="a BaseStation/SBS-1 text feed (dump1090/readsb :30003)")
+    sbs.add_argument("address", metavar="HOST:PORT")
+    _database_args(sbs)
+
+    replay = commands.add_parser(
+        "replay", help="replay recorded traffic through the live pipeline, then summarise alerts")
+    replay.add_argument("source", nargs="?", default="opensky-sample",
+                        help="'opensky-sample' (real ADS-B, fetched once into a cache) "
+                             "or an SBS capture file")
+    replay.add_argument("--speed", type=float, default=0.0,
+                        help="N× real time (default 0: as fast as possible)")
+    replay.add_argument("--db", type=Path, default=None,
+                        help="keep the replay's database here (default: a temporary file)")
+    replay.add_argument("--config", type=Path, default=None, help="TOML configuration file")
+    replay.add_argument("--start", type=float, default=0.0,
+                        help="skip this many seconds of the recording")
+    replay.add_argument("--duration", type=float, default=None,
+                        help="replay only this many seconds of the recording")
+
     demo = commands.add_parser("demo", help="serve a seeded demo scenario (fresh database)")
     demo.add_argument("--db", type=Path, default=Path("demo.db"))
     demo.add_argument("--host", default="127.0.0.1")
@@ -103,6 +124,74 @@ async def _party(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    return host, int(port)
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from deconfliction.feeds.pipeline import run_sbs_feed
+    from deconfliction.service.line import Line
+
+    host, port = _host_port(args.address)
+    line = Line(_open(args))
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        try:
+            await run_sbs_feed(line, host, port, stop)
+        finally:
+            await line.store.close()
+
+    print(f"feeding SBS from {host}:{port} (Ctrl-C to stop)", file=sys.stderr)
+    asyncio.run(go())
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from deconfliction.config import load_settings
+    from deconfliction.feeds import pipeline
+    from deconfliction.service.line import Line
+    from deconfliction.store.sqlite import SqliteStore
+
+    if args.speed < 0:
+        raise ValueError("--speed must be ≥ 0")
+    settings = load_settings(args.config)
+    if args.source == "opensky-sample":
+        from deconfliction.feeds.opensky_sample import fetch_sample, load_sample
+
+        print("loading the OpenSky sample …", file=sys.stderr, flush=True)
+        states = list(pipeline.states_from_sample(load_sample(fetch_sample())))
+    else:
+        path = Path(args.source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no SBS capture file {path}")
+        states = list(pipeline.states_from_sbs_file(path))
+    if states:
+        first = min(s.time for s in states) + args.start
+        last = first + args.duration if args.duration is not None else float("inf")
+        states = [s for s in states if first <= s.time <= last]
+    with tempfile.TemporaryDirectory(prefix="deconfliction-replay-") as tmp:
+        db = args.db or Path(tmp) / "replay.db"
+        line = Line(SqliteStore.open(db), settings)
+
+        async def go() -> pipeline.ReplaySummary:
+            try:
+                return await pipeline.replay(line, states, speed=args.speed)
+            finally:
+                await line.store.close()
+
+        print(f"replaying {len(states):,} states (profile {settings.profile.name})",
+              file=sys.stderr, flush=True)
+        summary = asyncio.run(go())
+    print(pipeline.summary_table(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from deconfliction.config import ConfigError
@@ -113,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "party":
             return asyncio.run(_party(args))
+        if args.command == "feed":
+            return _feed(args)
+        if args.command == "replay":
+            return _replay(args)
         from deconfliction.demo import run_demo
 
         return run_demo(args.db, args.host, args.port)

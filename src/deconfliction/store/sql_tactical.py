@@ -105,8 +105,9 @@ class TacticalSql:
                                        .values(**self._alert_values(a)))
         if result.rowcount == 0:
             await self._c.execute(insert(alert).values(id=a.id, **self._alert_values(a)))
-            await self._c.execute(insert(alert_party),
-                                  [{"alert_id": a.id, "party": p} for p in sorted(set(a.parties))])
+            if a.parties:
+                await self._c.execute(insert(alert_party), [
+                    {"alert_id": a.id, "party": p} for p in sorted(set(a.parties))])
 
     async def alerts(
         self, *, party: str | None = None, active_only: bool = False, limit: int = 1000
