@@ -32,9 +32,9 @@ Pruning
 No track × volume matrix is built. Volumes whose window misses ``[now, now + look_ahead_s]`` are
 dropped; the rest are indexed in a :class:`shapely.STRtree` by their geographic bounds (copied
 at ±360° of longitude, so boxes across the antimeridian need no special case), and each track
-queries it with the box of everything it can reach in the look-ahead (the whole parallel band
-near a pole). Only the pairs found are solved exactly: a quadratic for circles, a segment ×
-polygon intersection for polygons (holes included).
+queries it with the box of its swept path over the look-ahead, with a margin (near a pole, the
+whole cap within reach). Only the pairs found are solved exactly: a quadratic for circles, a
+segment × polygon intersection for polygons (holes included).
 
 Examples
 --------
@@ -81,9 +81,10 @@ MAX_LOOK_AHEAD_S: Seconds = 1200.0
 # large side; the pad covers the approximations in the footprints' geographic bounds.
 _MIN_RADIUS_M = 6.33e6
 _PRUNE_PAD_M = 1_000.0
-_POLAR_LAT_DEG = 89.0  # a reach box past this latitude spans every longitude
+_POLAR_LAT_DEG = 89.0  # a swept box reaching past this latitude spans every longitude
 _VELOCITY_STEP_M = 100.0  # geodesic step whose plane image gives the velocity's direction
 _STILL_M = 1e-6  # a path shorter than this over the look-ahead is a point
+_NOW_S = 1e-6  # an entry sooner than this is float noise of "inside now" (0.3 mm at 300 m/s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,7 @@ def detect_incursions(
     if not live or lat_a.size == 0:
         return Incursions.empty()
 
-    track_i, volume_i = _candidates(lat_a, lon_a, gs_a * horizon, volumes, live)
+    track_i, volume_i = _candidates(lat_a, lon_a, trk_a, gs_a * horizon, volumes, live)
     if track_i.size == 0:
         return Incursions.empty()
 
@@ -233,14 +234,17 @@ def _tracks(*arrays: npt.ArrayLike) -> tuple[FloatArray, ...]:
 def _candidates(
     lat: FloatArray,
     lon: FloatArray,
+    track: FloatArray,
     reach_m: FloatArray,
     volumes: Sequence[Volume],
     live: list[int],
 ) -> tuple[IntArray, IntArray]:
-    """(track, volume) pairs whose boxes meet: each track's reach box against volume bounds."""
+    """(track, volume) pairs whose boxes meet: each track's swept box against volume bounds."""
     bounds = np.array([geographic_bounds(volumes[v].footprint) for v in live], dtype=np.float64)
     west = (bounds[:, 0] + 180.0) % 360.0 - 180.0
     east = west + np.minimum(bounds[:, 2] - bounds[:, 0], 360.0)
+    # Copies at -360, 0, +360: a query box holds its centre, in [-180, 180), and is at most
+    # 360° wide, so one of these copies meets it whenever the two meet modulo 360°.
     shifts = np.array([-360.0, 0.0, 360.0])
     boxes = shapely.box(
         (west[None, :] + shifts[:, None]).ravel(),
@@ -249,17 +253,7 @@ def _candidates(
         np.tile(bounds[:, 3], 3),
     )
     box_volume = np.tile(np.asarray(live, dtype=np.int64), 3)
-
-    dlat = np.degrees((reach_m + _PRUNE_PAD_M) / _MIN_RADIUS_M)
-    south = np.maximum(lat - dlat, -90.0)
-    north = np.minimum(lat + dlat, 90.0)
-    polar = np.abs(lat) + dlat >= _POLAR_LAT_DEG
-    cos_max = np.cos(np.radians(np.minimum(np.abs(lat) + dlat, _POLAR_LAT_DEG)))
-    dlon = np.where(polar, 180.0, np.minimum(180.0, dlat / cos_max))
-    centre = (lon + 180.0) % 360.0 - 180.0
-    reach_boxes = shapely.box(centre - dlon, south, centre + dlon, north)
-
-    pairs = shapely.STRtree(boxes).query(reach_boxes)
+    pairs = shapely.STRtree(boxes).query(_swept_boxes(lat, lon, track, reach_m))
     if pairs.shape[1] == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy()
@@ -267,6 +261,39 @@ def _candidates(
     volume_i = box_volume[pairs[1]]
     code = np.unique(track_i * len(volumes) + volume_i)  # a volume may match two of its copies
     return code // len(volumes), code % len(volumes)
+
+
+def _swept_boxes(
+    lat: FloatArray, lon: FloatArray, track: FloatArray, reach_m: FloatArray
+) -> npt.NDArray[np.object_]:
+    """Degree boxes holding each track's path over the look-ahead, with a margin.
+
+    The box of the path's two ends (longitudes the short way round, centred in [-180, 180)),
+    grown by the pad plus a bound on how far a geodesic of that length bulges away from the
+    straight line between its ends in degrees (about d² tan φ / 8R; 4R here). Near a pole the
+    box is the whole cap of everything within reach.
+    """
+    end_lon, end_lat, _ = WGS84.fwd(lon, lat, track, reach_m)
+    dlat_reach = np.degrees((reach_m + _PRUNE_PAD_M) / _MIN_RADIUS_M)
+    lat_max = np.abs(lat) + dlat_reach
+    polar = lat_max >= _POLAR_LAT_DEG
+    lat_max = np.minimum(lat_max, _POLAR_LAT_DEG)
+    bulge = reach_m**2 * (1.0 + np.tan(np.radians(lat_max))) / (4.0 * _MIN_RADIUS_M)
+    pad_lat = np.degrees((_PRUNE_PAD_M + bulge) / _MIN_RADIUS_M)
+    pad_lon = pad_lat / np.cos(np.radians(lat_max))
+
+    start = (lon + 180.0) % 360.0 - 180.0
+    end = start + ((np.asarray(end_lon) - start + 180.0) % 360.0 - 180.0)
+    west = np.minimum(start, end) - pad_lon
+    east = np.maximum(start, end) + pad_lon
+    south = np.minimum(lat, end_lat) - pad_lat
+    north = np.maximum(lat, end_lat) + pad_lat
+    # Near a pole: every longitude, and the latitudes within reach.
+    west = np.where(polar, -180.0, west)
+    east = np.where(polar, 180.0, east)
+    south = np.where(polar, np.where(lat > 0, lat - dlat_reach, -90.0), south)
+    north = np.where(polar, np.where(lat > 0, 90.0, lat + dlat_reach), north)
+    return shapely.box(west, np.maximum(south, -90.0), east, np.minimum(north, 90.0))
 
 
 def _entry_times(
@@ -313,6 +340,7 @@ def _entry_times(
     ok = (lo <= hi) & (lo < w_hi)
     entry = np.full(m, np.inf)
     np.minimum.at(entry, pair[ok], lo[ok])
+    entry[entry < _NOW_S] = 0.0
     return entry
 
 
