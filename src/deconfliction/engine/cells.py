@@ -35,6 +35,8 @@ LONG_BUCKET = (1 << 21) - 1
 _BANDS = int(round(180 / CELL_DEG))
 _MAX_LON_CELLS = 1024
 _METRES_PER_DEG_LAT = 110_574.0  # the shortest degree of latitude (at the equator), WGS84
+# a degree of longitude is N·cos(φ)·π/180 with N ≥ a = 6,378,137 m: never shorter than this × cos φ
+_METRES_PER_DEG_LON_EQ = 111_319.0
 
 
 def _lon_cells(band: int) -> int:
@@ -48,7 +50,7 @@ def _spatial_cells(bounds: tuple[float, float, float, float], margin_m: Metres) 
     dlat = margin_m / _METRES_PER_DEG_LAT
     south, north = max(-90.0, south - dlat), min(90.0, north + dlat)
     coslat = math.cos(math.radians(max(abs(south), abs(north))))
-    dlon = 360.0 if coslat < 1e-9 else margin_m / (111_320.0 * coslat)
+    dlon = 360.0 if coslat < 1e-9 else margin_m / (_METRES_PER_DEG_LON_EQ * coslat)
     west, east = west - dlon, east + dlon
     first = min(_BANDS - 1, int((south + 90) // CELL_DEG))
     last = min(_BANDS - 1, int((north + 90) // CELL_DEG))

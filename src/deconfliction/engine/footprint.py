@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconfliction.engine.geodesy import LocalPlane, unwrap_longitudes
+from deconfliction.engine.geodesy import LocalPlane, unwrap_ring
 from deconfliction.model.units import Metres
 from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootprint
 
@@ -31,7 +31,8 @@ __all__ = [
 MAX_VERTICES = 10_000  # ASTM F3548-21: at most 10,000 vertices per polygon
 MAX_AREA_M2 = 10_000e6  # ASTM F3548-21: constraint area at most 10,000 km²
 DENSIFY_DEG = 0.01  # ~1.1 km: the lon/lat-straight edge is then followed to a few cm
-CIRCLE_QUAD_SEGMENTS = 32  # for drawn circles only; distances to circles are exact
+CIRCLE_QUAD_SEGMENTS = 32
+_MIN_MERIDIONAL_RADIUS_M = 6_335_000.0  # WGS84 a(1 − e²) = 6,335,439 m, rounded down  # for drawn circles only; distances to circles are exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,7 @@ def footprint_centre(footprint: Footprint) -> tuple[float, float]:
     if isinstance(footprint, CircleFootprint):
         return footprint.center
     ring = np.asarray(footprint.exterior[:-1], float)
-    lon = unwrap_longitudes(ring[:, 0], float(ring[0, 0]))
-    centre_lon = float(np.mean(lon))
+    centre_lon = float(np.mean(unwrap_ring(ring[:, 0])))
     return (centre_lon + 180.0) % 360.0 - 180.0, float(np.mean(ring[:, 1]))
 
 
@@ -66,13 +66,22 @@ def geographic_bounds(footprint: Footprint) -> tuple[float, float, float, float]
     """(west, south, east, north) in degrees; east may exceed 180 across the antimeridian."""
     if isinstance(footprint, CircleFootprint):
         lon, lat = footprint.center
-        dlat = math.degrees(footprint.radius_m / 6_356_752.0)
+        # the smallest meridional radius of curvature (WGS84, at the equator), so never short
+        dlat = math.degrees(footprint.radius_m / _MIN_MERIDIONAL_RADIUS_M)
         coslat = math.cos(math.radians(min(89.999, abs(lat) + dlat)))
         dlon = 180.0 if coslat <= 0 else min(180.0, dlat / coslat)
         return lon - dlon, max(-90.0, lat - dlat), lon + dlon, min(90.0, lat + dlat)
     ring = np.asarray(footprint.exterior, float)
-    lon = unwrap_longitudes(ring[:, 0], float(ring[0, 0]))
+    lon = unwrap_ring(ring[:, 0])
     return float(lon.min()), float(ring[:, 1].min()), float(lon.max()), float(ring[:, 1].max())
+
+
+def _unwrapped_rings(polygon: PolygonFootprint, near: float) -> list[np.ndarray]:
+    """The rings as (lon, lat) arrays, each edge the short way round, near longitude ``near``."""
+    return [
+        np.column_stack([unwrap_ring(np.asarray(r, float)[:, 0], near), np.asarray(r, float)[:, 1]])
+        for r in polygon.rings
+    ]
 
 
 def planarize(footprint: Footprint, plane: LocalPlane) -> PlanarFootprint:
@@ -80,12 +89,7 @@ def planarize(footprint: Footprint, plane: LocalPlane) -> PlanarFootprint:
     if isinstance(footprint, CircleFootprint):
         x, y = plane.forward([footprint.center[0]], [footprint.center[1]])
         return PlanarFootprint(shapely.Point(float(x[0]), float(y[0])), footprint.radius_m)
-    rings = [
-        np.column_stack(
-            [unwrap_longitudes(np.asarray(r, float)[:, 0], plane.lon0), np.asarray(r, float)[:, 1]]
-        )
-        for r in footprint.rings
-    ]
+    rings = _unwrapped_rings(footprint, plane.lon0)
     polygon = shapely.segmentize(shapely.Polygon(rings[0], rings[1:]), DENSIFY_DEG)
 
     def project(coords: np.ndarray) -> np.ndarray:
@@ -152,13 +156,9 @@ def _polygon_errors(polygon: PolygonFootprint) -> list[tuple[str, str]]:
         return errors
     # Topology is checked on the vertices as given (densifying could hide a crossing by
     # putting a vertex exactly on it); area in the local plane.
-    reference = polygon.exterior[0][0]
-    rings = [
-        np.column_stack(
-            [unwrap_longitudes(np.asarray(r, float)[:, 0], reference), np.asarray(r, float)[:, 1]]
-        )
-        for r in polygon.rings
-    ]
+    rings = _unwrapped_rings(polygon, polygon.exterior[0][0])
+    if any(abs(r[-1, 0] - r[0, 0]) > 1e-9 for r in rings):
+        return [("coordinates", "a ring goes all the way round a pole; split the footprint")]
     as_given = shapely.Polygon(rings[0], rings[1:])
     if not shapely.is_valid(as_given):
         reason = shapely.is_valid_reason(as_given)

@@ -23,7 +23,7 @@ import pyproj
 
 from deconfliction.model.units import Metres
 
-__all__ = ["LocalPlane", "geodesic_distance", "unwrap_longitudes", "WGS84"]
+__all__ = ["LocalPlane", "geodesic_distance", "unwrap_ring", "WGS84"]
 
 WGS84 = pyproj.Geod(ellps="WGS84")
 
@@ -64,6 +64,15 @@ def geodesic_distance(lon1: float, lat1: float, lon2: float, lat2: float) -> Met
     return float(WGS84.inv(lon1, lat1, lon2, lat2)[2])
 
 
-def unwrap_longitudes(lon: np.ndarray, reference: float) -> np.ndarray:
-    """Longitudes shifted by whole turns into [reference − 180, reference + 180)."""
-    return (np.asarray(lon, float) - reference + 180.0) % 360.0 - 180.0 + reference
+def unwrap_ring(lon: np.ndarray, near: float | None = None) -> np.ndarray:
+    """Longitudes along a ring with every edge taken the short way round (no jump over 180°),
+    shifted by whole turns so their mean is within 180° of ``near`` (default: the first one).
+
+    >>> unwrap_ring(np.array([179.0, -179.0, -179.0, 179.0, 179.0])).tolist()
+    [179.0, 181.0, 181.0, 179.0, 179.0]
+    """
+    lon = np.asarray(lon, float)
+    turns = -np.round(np.diff(lon) / 360.0)  # whole turns only, so coordinates stay exact
+    lon = lon + 360.0 * np.concatenate([[0.0], np.cumsum(turns)])
+    reference = lon[0] if near is None else near
+    return lon - 360.0 * np.round((lon.mean() - reference) / 360.0)

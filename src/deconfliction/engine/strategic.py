@@ -219,12 +219,20 @@ def suggest_shifts(
     clear every blocking conflict.
 
     A pair forbids the open interval of shifts in which it conflicts, so the smallest clear
-    shift in each direction is 0 or an end of one of those intervals; ends are rounded outward
-    to whole seconds and metres. ``is_short_notice(shift_s)`` says whether the plan moved by
-    ``shift_s`` would start inside the notice period (then every conflict blocks);
+    shift in each direction is 0, an end of one of those intervals, or the shift from which the
+    plan is no longer short notice (found by bisection: later is never shorter notice); ends
+    are rounded outward to whole
+    seconds and metres (less the 1 cm tolerance). ``is_short_notice(shift_s)`` says whether the
+    plan moved by ``shift_s`` would start inside the notice period (then every conflict blocks);
     ``time_range_s`` bounds the time shifts, ``altitude_floor_m`` the lowest band.
     """
     time_ends: set[float] = set()
+    if is_short_notice(0.0) and not is_short_notice(time_range_s[1]):
+        lo, hi = 0, math.floor(time_range_s[1])  # short notice at lo, not at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if is_short_notice(mid) else (lo, mid)
+        time_ends.add(hi)
     alt_ends: set[float] = set()
     for p in close:
         a, b = proposed[p.proposed], others[p.other]
@@ -232,8 +240,9 @@ def suggest_shifts(
             time_ends.add(math.floor(b.time_start - a.time_end))
             time_ends.add(math.ceil(b.time_end - a.time_start))
         if overlap_in_time(a, b):
-            alt_ends.add(math.floor(b.altitude_lower_m - vertical_m - a.altitude_upper_m))
-            alt_ends.add(math.ceil(b.altitude_upper_m + vertical_m - a.altitude_lower_m))
+            slack = vertical_m - TOLERANCE_M
+            alt_ends.add(math.floor(b.altitude_lower_m - slack - a.altitude_upper_m))
+            alt_ends.add(math.ceil(b.altitude_upper_m + slack - a.altitude_lower_m))
 
     def time_ok(shift: float) -> tuple[int, ...] | None:
         found = conflicting(proposed, others, close, vertical_m=vertical_m, shift_s=shift)
