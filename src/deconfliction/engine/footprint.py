@@ -31,8 +31,8 @@ __all__ = [
 MAX_VERTICES = 10_000  # ASTM F3548-21: at most 10,000 vertices per polygon
 MAX_AREA_M2 = 10_000e6  # ASTM F3548-21: constraint area at most 10,000 km²
 DENSIFY_DEG = 0.01  # ~1.1 km: the lon/lat-straight edge is then followed to a few cm
-CIRCLE_QUAD_SEGMENTS = 32
-_MIN_MERIDIONAL_RADIUS_M = 6_335_000.0  # WGS84 a(1 − e²) = 6,335,439 m, rounded down  # for drawn circles only; distances to circles are exact
+CIRCLE_QUAD_SEGMENTS = 32  # for drawn circles only; distances to circles are exact
+_MIN_MERIDIONAL_RADIUS_M = 6_335_000.0  # WGS84 a(1 − e²) = 6,335,439 m, rounded down
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass, replace
 
@@ -18,6 +17,7 @@ from deconfliction.service.errors import (
     ValidationFailed,
 )
 from deconfliction.service.line import Line
+from deconfliction.service.operations import new_ovn
 from deconfliction.service.validation import volume_errors
 from deconfliction.store.base import Repository
 
@@ -79,7 +79,7 @@ async def publish_constraint(
                 id=str(uuid.uuid4()), authority=party.name, kind=command.kind,
                 name=command.name, volumes=command.volumes, applies_to=command.applies_to,
                 exempt=command.exempt, state=ConstraintState.ACTIVE,
-                ovn=secrets.token_urlsafe(16), version=1, created_at=now, updated_at=now,
+                ovn=new_ovn(), version=1, created_at=now, updated_at=now,
             )
             await repo.insert_constraint(constraint)
             await _tell_everyone(repo, constraint, "constraint.published", now)
@@ -88,7 +88,7 @@ async def publish_constraint(
         constraint = replace(
             previous, kind=command.kind, name=command.name, volumes=command.volumes,
             applies_to=command.applies_to, exempt=command.exempt,
-            ovn=secrets.token_urlsafe(16), version=previous.version + 1, updated_at=now,
+            ovn=new_ovn(), version=previous.version + 1, updated_at=now,
         )
         await repo.update_constraint(constraint)
         await _tell_everyone(repo, constraint, "constraint.changed", now)
@@ -122,7 +122,7 @@ async def withdraw_constraint(
     async def work(repo: Repository) -> Constraint:
         previous = await _owned(repo, party, constraint_id, ovn)
         constraint = replace(previous, state=ConstraintState.WITHDRAWN,
-                             ovn=secrets.token_urlsafe(16), version=previous.version + 1,
+                             ovn=new_ovn(), version=previous.version + 1,
                              updated_at=now)
         await repo.update_constraint(constraint)
         await _tell_everyone(repo, constraint, "constraint.withdrawn", now)

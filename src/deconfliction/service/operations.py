@@ -66,7 +66,8 @@ def sees_in_full(party: Party, operation: Operation) -> bool:
     return party.sees_everything or operation.owner == party.name
 
 
-def _new_ovn() -> str:
+def new_ovn() -> str:
+    """A fresh version token: random, so it cannot be guessed without reading."""
     return secrets.token_urlsafe(16)
 
 
@@ -116,7 +117,7 @@ async def declare_operation(
         if previous is None:
             operation = Operation(
                 id=str(uuid.uuid4()), owner=party.name, volumes=command.volumes,
-                priority=command.priority, state=command.state, ovn=_new_ovn(), version=1,
+                priority=command.priority, state=command.state, ovn=new_ovn(), version=1,
                 short_notice=short, callsigns=command.callsigns, notes=command.notes,
                 created_at=now, updated_at=now,
             )
@@ -124,7 +125,7 @@ async def declare_operation(
         else:
             operation = replace(
                 previous, volumes=command.volumes, priority=command.priority,
-                state=command.state, ovn=_new_ovn(), version=previous.version + 1,
+                state=command.state, ovn=new_ovn(), version=previous.version + 1,
                 short_notice=short, callsigns=command.callsigns, notes=command.notes,
                 updated_at=now,
             )
@@ -159,7 +160,7 @@ async def end_operation(
 
     async def work(repo: Repository) -> Operation:
         operation = await _owned(repo, party, operation_id, ovn)
-        ended = replace(operation, state=OperationState.ENDED, ovn=_new_ovn(),
+        ended = replace(operation, state=OperationState.ENDED, ovn=new_ovn(),
                         version=operation.version + 1, updated_at=now)
         await repo.update_operation(ended)
         return ended

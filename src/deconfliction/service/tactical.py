@@ -32,6 +32,7 @@ from deconfliction.model.time import rfc3339
 from deconfliction.model.track import UNIDENTIFIED, Aircraft, Track
 from deconfliction.service.alerts import visible_details
 from deconfliction.service.line import Line
+from deconfliction.service.operations import new_ovn
 from deconfliction.store.base import Repository
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,26 @@ def _summary(details: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(sorted((k, round(v / 5) if isinstance(v, float) else v) for k, v in e.items()))
 
 
-def _state_entry(track: Track, aircraft: Aircraft | None, at: np.ndarray, i: int) -> dict:
+Positions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""lat, lon, altitude (m) and time of each track, extrapolated to the cycle's time."""
+
+
+def _extrapolated(tracks: list[Track], now: float) -> Positions:
+    """Each track moved along its velocity from its report time to ``now``."""
+    if not tracks:
+        empty = np.empty(0)
+        return empty, empty, empty, empty
+    dt = now - np.array([t.state.time for t in tracks])
+    lon, lat, _ = WGS84.fwd(np.array([t.state.lon for t in tracks]),
+                            np.array([t.state.lat for t in tracks]),
+                            np.array([t.state.track_deg for t in tracks]),
+                            np.array([t.state.ground_speed_mps for t in tracks]) * dt)
+    alt = (np.array([t.state.altitude_m for t in tracks])
+           + np.array([t.state.vertical_rate_mps for t in tracks]) * dt)
+    return np.asarray(lat, float), np.asarray(lon, float), alt, np.full(len(tracks), now)
+
+
+def _state_entry(track: Track, aircraft: Aircraft | None, at: Positions, i: int) -> dict:
     lat, lon, alt, t = at
     s = track.state
     return {
@@ -115,8 +135,9 @@ class DetectionCycle:
         picture = await self._picture()
         live = [t for t in picture.tracks if now - t.state.time <= settings.track_drop_s]
         dropped = [t for t in picture.tracks if now - t.state.time > settings.track_drop_s]
-        detections = self._detect(live, picture, now) if live else {}
-        changes = self.conformance.step(now, self._outside(live, picture, now))
+        at = _extrapolated(live, now)
+        detections = self._detect(live, picture, at) if live else {}
+        changes = self.conformance.step(now, self._outside(live, picture, at))
         transitions = self.book.step(now, detections)
 
         async def work(repo: Repository) -> None:
@@ -137,19 +158,13 @@ class DetectionCycle:
         return CycleReport(len(live), len(dropped), transitions)
 
     # detection -------------------------------------------------------------------------------
-    def _detect(self, tracks: list[Track], picture: Picture, now: float) -> dict:
+    def _detect(self, tracks: list[Track], picture: Picture, at: Positions) -> dict:
         profile = self.line.settings.profile
-        n = len(tracks)
-        lat0 = np.array([t.state.lat for t in tracks])
-        lon0 = np.array([t.state.lon for t in tracks])
+        lat, lon, alt, t_now = at
+        now = float(t_now[0])
         gs = np.array([t.state.ground_speed_mps for t in tracks])
         trk = np.array([t.state.track_deg for t in tracks])
         vs = np.array([t.state.vertical_rate_mps for t in tracks])
-        dt = now - np.array([t.state.time for t in tracks])
-        lon, lat, _ = WGS84.fwd(lon0, lat0, trk, gs * dt)  # extrapolated to now
-        lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-        alt = np.array([t.state.altitude_m for t in tracks]) + vs * dt
-        at = (lat, lon, alt, np.full(n, now))
         names: dict[str, int] = {}
         party = np.array([
             -(i + 1) if t.party == UNIDENTIFIED else names.setdefault(t.party, len(names))
@@ -211,23 +226,18 @@ class DetectionCycle:
         return operation if operation is not None and operation.state in _MONITORED else None
 
     @staticmethod
-    def _outside_one(track: Track, operation: Operation, at: Any, i: int) -> bool:
+    def _outside_one(track: Track, operation: Operation, at: Positions, i: int) -> bool:
         lat, lon, alt, t = at
         return bool(outside_volumes(lat[i:i + 1], lon[i:i + 1], alt[i:i + 1], t[i:i + 1],
                                     operation.volumes)[0])
 
-    def _outside(self, tracks: list[Track], picture: Picture, now: float) -> dict[str, bool]:
+    def _outside(self, tracks: list[Track], picture: Picture, at: Positions) -> dict[str, bool]:
+        """Per tied operation: is any of its aircraft outside all its volumes?"""
         outside: dict[str, bool] = defaultdict(bool)
-        for t in tracks:
+        for i, t in enumerate(tracks):
             operation = self._tied_operation(t, picture)
-            if operation is None:
-                continue
-            dt = now - t.state.time
-            lon, lat, _ = WGS84.fwd(t.state.lon, t.state.lat, t.state.track_deg,
-                                    t.state.ground_speed_mps * dt)
-            alt = t.state.altitude_m + t.state.vertical_rate_mps * dt
-            at = (np.array([lat]), np.array([lon]), np.array([alt]), np.array([now]))
-            outside[operation.id] |= self._outside_one(t, operation, at, 0)
+            if operation is not None:
+                outside[operation.id] |= self._outside_one(t, operation, at, i)
         return dict(outside)
 
     # recording -------------------------------------------------------------------------------
@@ -240,7 +250,7 @@ class DetectionCycle:
         state = OperationState.ACTIVATED if new_state == "conforming" else OperationState(new_state)
         if state is operation.state:
             return
-        changed = replace(operation, state=state, ovn=uuid.uuid4().hex[:22],
+        changed = replace(operation, state=state, ovn=new_ovn(),
                           version=operation.version + 1, updated_at=now)
         await repo.update_operation(changed)
         for p in await repo.parties():

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
 from deconfliction.model.operation import Operation
 from deconfliction.model.party import Party
-from deconfliction.model.alert import Alert
 from deconfliction.model.track import Aircraft, Track
 from deconfliction.model.volume import Volume
 

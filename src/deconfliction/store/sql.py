@@ -19,7 +19,6 @@ from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Volume, footprint_from_geojson, footprint_to_geojson
 from deconfliction.store.base import IndexedVolume
-from deconfliction.store.sql_tactical import TacticalSql
 from deconfliction.store.schema import (
     airspace_constraint,
     event,
@@ -28,6 +27,7 @@ from deconfliction.store.schema import (
     volume,
     volume_cell,
 )
+from deconfliction.store.sql_tactical import TacticalSql
 
 _OPERATION = "operation"
 _CONSTRAINT = "constraint"
