@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from deconfliction.model.constraint import ConstraintKind
 from deconfliction.model.operation import OperationState
@@ -13,6 +20,16 @@ from deconfliction.model.track import StateReport
 from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootprint, Volume
 
 Position = tuple[float, float]
+
+
+def _text_time(value: Any) -> Any:
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("must be an RFC 3339 time string with an offset, e.g. 2026-11-28T06:00:00Z")
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_text_time)]
+"""An RFC 3339 time with an offset, as a JSON string (not a number: no epoch guessing)."""
 INT32 = 2**31 - 1
 
 
@@ -54,8 +71,8 @@ class VolumeIn(Strict):
     footprint: FootprintIn
     altitude_lower_m: float
     altitude_upper_m: float
-    time_start: AwareDatetime
-    time_end: AwareDatetime
+    time_start: Rfc3339
+    time_end: Rfc3339
 
     def to_model(self) -> Volume:
         return Volume(self.footprint.to_model(), self.altitude_lower_m, self.altitude_upper_m,
@@ -89,8 +106,8 @@ class AreaIn(Strict):
     footprint: FootprintIn
     altitude_lower_m: float | None = None
     altitude_upper_m: float | None = None
-    time_start: AwareDatetime | None = None
-    time_end: AwareDatetime | None = None
+    time_start: Rfc3339 | None = None
+    time_end: Rfc3339 | None = None
 
     def footprint_model(self) -> Footprint:
         return self.footprint.to_model()
@@ -141,7 +158,7 @@ class StateReportIn(Strict):
     """One state of one aircraft: position (WGS84), altitude (m), velocity (m/s, ° true)."""
 
     aircraft_id: Annotated[str, Field(min_length=1, max_length=64)]
-    time: AwareDatetime
+    time: Rfc3339
     lat: float
     lon: float
     altitude_m: float

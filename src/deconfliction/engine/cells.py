@@ -14,8 +14,8 @@ Examples
 1
 >>> len(cover((37.10, 36.40, 37.25, 36.49), 9260.0, 0.0, 3600.0))  # the margin crosses 36.5° N
 3
->>> len(search_cells((37.10, 36.15, 37.25, 36.25), 0.0, 0.0, 3600.0))  # + the long bucket
-2
+>>> search_cells((37.10, 36.15, 37.25, 36.25), 0.0, 0.0, 3600.0).shape  # + the long bucket
+(2, 2)
 """
 
 from __future__ import annotations
@@ -67,10 +67,22 @@ def _spatial_cells(bounds: tuple[float, float, float, float], margin_m: Metres) 
     return cells
 
 
+def _clamp(bucket: int) -> int:
+    """Buckets stay within the key's 21 bits (1970 … year 3165)."""
+    return max(0, min(LONG_BUCKET - 1, bucket))
+
+
+def _bucket_span(time_start: Seconds, time_end: Seconds) -> tuple[int, int]:
+    """First and last bucket of the window [time_start, time_end)."""
+    return (_clamp(int(time_start // BUCKET_S)),
+            _clamp(max(int(time_start // BUCKET_S), math.ceil(time_end / BUCKET_S) - 1)))
+
+
 def _buckets(time_start: Seconds, time_end: Seconds) -> list[int]:
     if time_end - time_start > LONG_S:
         return [LONG_BUCKET]
-    return list(range(int(time_start // BUCKET_S), int(math.ceil(time_end / BUCKET_S))))
+    first, last = _bucket_span(time_start, time_end)
+    return list(range(first, last + 1))
 
 
 def cover(
@@ -91,8 +103,16 @@ def search_cells(
     time_start: Seconds,
     time_end: Seconds,
 ) -> np.ndarray:
-    """Cell keys to read to find every stored volume within ``margin_m`` and the window."""
+    """Inclusive key ranges ``(k, 2)`` to read to find every stored volume within
+    ``margin_m`` of the bounds and overlapping the window.
+
+    One range per spatial cell spans the window's buckets and the long bucket, so even a
+    search over decades costs one index range per cell.
+    """
     spatial = _spatial_cells(bounds, margin_m)
-    first, last = int(time_start // BUCKET_S), int(math.ceil(time_end / BUCKET_S))
-    buckets = [*range(first, last), LONG_BUCKET]
-    return np.array([(s << 21) | b for s in spatial for b in buckets], dtype=np.int64)
+    first, last = _bucket_span(time_start, time_end)
+    ranges = []
+    for s in spatial:
+        ranges.append(((s << 21) | first, (s << 21) | last))
+        ranges.append(((s << 21) | LONG_BUCKET, (s << 21) | LONG_BUCKET))
+    return np.array(ranges, dtype=np.int64).reshape(-1, 2)

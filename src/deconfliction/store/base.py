@@ -61,14 +61,15 @@ class ConstraintRepo(Protocol):
 class VolumeIndex(Protocol):
     async def volumes_near(
         self,
-        cells: Sequence[int],
+        cells: Sequence[Sequence[int]],
         *,
         time_start: float,
         time_end: float,
         altitude_lower_m: float,
         altitude_upper_m: float,
     ) -> list[IndexedVolume]:
-        """Indexed volumes in any of ``cells`` overlapping the window and the band (open)."""
+        """Indexed volumes with a cell key in any of the inclusive ``(low, high)`` ranges
+        (``engine.cells.search_cells``), overlapping the window and the band (open)."""
         ...
 
     async def all_indexed_volumes(self) -> list[IndexedVolume]:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -119,15 +119,17 @@ class SqlRepository(TacticalSql):
 
     async def volumes_near(
         self,
-        cells: Sequence[int],
+        cells: Sequence[Sequence[int]],
         *,
         time_start: float,
         time_end: float,
         altitude_lower_m: float,
         altitude_upper_m: float,
     ) -> list[IndexedVolume]:
-        in_cells = select(volume_cell.c.volume_id).where(
-            volume_cell.c.cell.in_([int(c) for c in cells]))
+        if len(cells) == 0:
+            return []
+        in_cells = select(volume_cell.c.volume_id).where(or_(*(
+            volume_cell.c.cell.between(int(lo), int(hi)) for lo, hi in cells)))
         query = select(volume).where(
             volume.c.id.in_(in_cells),
             volume.c.time_start < time_end, volume.c.time_end > time_start,
