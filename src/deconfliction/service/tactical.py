@@ -136,7 +136,9 @@ class DetectionCycle:
         live = [t for t in picture.tracks if now - t.state.time <= settings.track_drop_s]
         dropped = [t for t in picture.tracks if now - t.state.time > settings.track_drop_s]
         at = _extrapolated(live, now)
-        detections = self._detect(live, picture, at) if live else {}
+        # the detectors are compiled, GIL-free numpy/numba work: off the event loop, so the
+        # API keeps answering while a large picture (or the first, compiling cycle) runs
+        detections = await asyncio.to_thread(self._detect, live, picture, at) if live else {}
         changes = self.conformance.step(now, self._outside(live, picture, at))
         transitions = self.book.step(now, detections)
 

@@ -49,12 +49,13 @@ async def register_aircraft(line: Line, party: Party, entry: Aircraft) -> Aircra
         errors.append(FieldError("icao24", "an ICAO 24-bit address is 6 lowercase hex digits"))
     if errors:
         raise ValidationFailed(errors)
-    mine = Aircraft(entry.id, party.name, entry.icao24, entry.callsign, entry.operation_id)
-
     async def work(repo: Repository) -> Aircraft:
         existing = await repo.aircraft([entry.id])
         if existing and existing[0].party not in (party.name, UNIDENTIFIED):
             raise PermissionDenied(f"aircraft {entry.id} belongs to another party")
+        # an address already known for this aircraft (say, from the feed) stays unless replaced
+        icao24 = entry.icao24 or (existing[0].icao24 if existing else None)
+        mine = Aircraft(entry.id, party.name, icao24, entry.callsign, entry.operation_id)
         if entry.icao24 is not None:
             holder = (await repo.aircraft_by_icao24([entry.icao24])).get(entry.icao24)
             if holder is not None and holder.id != entry.id:
@@ -172,8 +173,18 @@ async def ingest_feed(line: Line, states: Sequence[FeedState], now: float) -> In
     async def work(repo: Repository) -> Ingested:
         addresses = sorted({s.icao24 for s in states})
         known = await repo.aircraft_by_icao24(addresses)
+        # an aircraft a party registered (or reported) under the feed's id for this address
+        # is that party's: it gains the address, never loses its owner
+        by_id = {a.id: a for a in await repo.aircraft(
+            [f"icao:{address}" for address in addresses if address not in known])}
         for address in addresses:
-            if address not in known:
+            claimed = by_id.get(f"icao:{address}")
+            if address not in known and claimed is not None:
+                claimed = Aircraft(claimed.id, claimed.party, address, claimed.callsign,
+                                   claimed.operation_id)
+                await repo.put_aircraft(claimed)
+                known[address] = claimed
+            elif address not in known:
                 callsign = next((s.callsign for s in states
                                  if s.icao24 == address and s.callsign), None)
                 entry = Aircraft(f"icao:{address}", UNIDENTIFIED, address, callsign)
