@@ -8,7 +8,6 @@ and the owners of lower-priority operations it conflicts with are told.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +219,3 @@ async def check_plan(
         )
     return found.operations
 
-
-def unchanged(a: Sequence[Volume], b: Sequence[Volume]) -> bool:
-    return tuple(a) == tuple(b)
