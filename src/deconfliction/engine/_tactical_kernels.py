@@ -18,7 +18,15 @@ rows ``(lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3)``.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bools = npt.NDArray[np.bool_]
+Box = tuple[float, float, float, float, float, float, float, float]
+Encounter = tuple[bool, float, float, float, float, float, bool]
 
 # An aircraft whose swept box in one slice covers more grid cells than this is not hashed; it is
 # tested against every other aircraft directly (keeps memory bounded for outliers).
@@ -27,10 +35,14 @@ _MAX_CELLS_PER_BOX = 256
 # so that a pair the exact test accepts can never be pruned away by rounding.
 _BOX_SLACK_M = 1.0
 _BOX_SLACK_V_M = 0.5
+# Squared relative horizontal speed (m²/s²) below which the horizontal distance counts as constant
+# (1 µm/s: at most 1.2 mm over the longest look-ahead). Far above the rounding noise of the
+# velocity rotation (~1e-13 m/s), it keeps tcpa from being read off that noise.
+_STILL_M2_PER_S2 = 1e-12
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _box(a, k, state, t_edges, beta, half_h, half_v):
+@njit(cache=True, nogil=True)
+def _box(a: int, k: int, state: F64, t_edges: F64, beta: F64, half_h: float, half_v: float) -> Box:
     """4-D box swept by aircraft ``a`` during slice ``k``, grown by its pruning margins."""
     t0 = t_edges[k]
     t1 = t_edges[k + 1]
@@ -56,19 +68,10 @@ def _box(a, k, state, t_edges, beta, half_h, half_v):
     )
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _overlap_in_slice(a, b, k, state, t_edges, beta, half_h, half_v):
-    """True when the 4-D boxes of ``a`` and ``b`` in slice ``k`` intersect (closed boxes)."""
-    ba = _box(a, k, state, t_edges, beta, half_h, half_v)
-    bb = _box(b, k, state, t_edges, beta, half_h, half_v)
-    for d in range(4):
-        if ba[d] > bb[4 + d] or bb[d] > ba[4 + d]:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _encounter(a, b, state, h_eff, v_eff, look_ahead):
+@njit(cache=True, nogil=True)
+def _encounter(
+    a: int, b: int, state: F64, h_eff: float, v_eff: float, look_ahead: float
+) -> Encounter:
     """Exact test of one pair; returns (conflict, t_in, t_out, tcpa, dcpa, vcpa, lost_now)."""
     # Common frame: the tangent plane at the bisector m of the two geodetic normals.
     mx = state[a, 6] + state[b, 6]
@@ -98,7 +101,8 @@ def _encounter(a, b, state, h_eff, v_eff, look_ahead):
     qa = wx * wx + wy * wy + wz * wz
     qb = cx * wx + cy * wy + cz * wz
     qc = cx * cx + cy * cy + cz * cz - h_eff * h_eff
-    if qa == 0.0:
+    if qa < _STILL_M2_PER_S2:
+        qa = 0.0
         if qc >= 0.0:
             return False, 0.0, 0.0, 0.0, 0.0, 0.0, False
         h_lo = -np.inf
@@ -142,48 +146,59 @@ def _encounter(a, b, state, h_eff, v_eff, look_ahead):
     return True, max(lo, 0.0), min(hi, look_ahead), tcpa, dcpa, vcpa, lo < 0.0
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _accept(a, b, k, state, t_edges, beta, half_h, half_v, h_eff, v_eff, look_ahead):
-    """Exact test of a candidate of slice ``k``, refused unless ``k`` is its canonical slice.
-
-    The canonical slice is the one holding ``t_in`` when the pair is a candidate there (it always
-    is, up to rounding, since the boxes hold both aircraft at ``t_in``), else the first slice
-    where the pair is a candidate. Exactly one slice accepts each conflicting pair.
-    """
-    ok, t_in, t_out, tcpa, dcpa, vcpa, lost = _encounter(a, b, state, h_eff, v_eff, look_ahead)
-    if ok:
-        n_slices = t_edges.shape[0] - 1
-        s = n_slices - 1
-        while s > 0 and t_in < t_edges[s]:
-            s -= 1
-        if s != k:
-            if _overlap_in_slice(a, b, s, state, t_edges, beta, half_h, half_v):
-                ok = False
-            else:
-                for kk in range(k):
-                    if _overlap_in_slice(a, b, kk, state, t_edges, beta, half_h, half_v):
-                        ok = False
-                        break
-    return ok, t_in, t_out, tcpa, dcpa, vcpa, lost
+@njit(cache=True, nogil=True)
+def _seen_before(
+    a: int, b: int, k: int, state: F64, t_edges: F64, beta: F64, half_h: float, half_v: float
+) -> bool:
+    """True when ``a`` and ``b`` were already candidates (intersecting boxes) before slice ``k``."""
+    for kk in range(k - 1, -1, -1):
+        ba = _box(a, kk, state, t_edges, beta, half_h, half_v)
+        bb = _box(b, kk, state, t_edges, beta, half_h, half_v)
+        if not (
+            ba[3] > bb[7]
+            or bb[3] > ba[7]
+            or ba[0] > bb[4]
+            or bb[0] > ba[4]
+            or ba[1] > bb[5]
+            or bb[1] > ba[5]
+            or ba[2] > bb[6]
+            or bb[2] > ba[6]
+        ):
+            return True
+    return False
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _cell(x, origin, size):
+@njit(cache=True, nogil=True)
+def _cell(x: float, origin: float, size: float) -> int:
     return np.int64(np.floor((x - origin) / size))
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _hash4(i0, i1, i2, i3, mask):
+@njit(cache=True, nogil=True)
+def _hash3(i0: int, i1: int, i2: int, mask: int) -> int:
     h = np.uint64(i0) * np.uint64(0x9E3779B97F4A7C15)
     h = (h ^ np.uint64(i1)) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ np.uint64(i2)) * np.uint64(0x94D049BB133111EB)
-    h = (h ^ np.uint64(i3)) * np.uint64(0x9E3779B97F4A7C15)
-    h = h ^ (h >> np.uint64(29))
+    h = h ^ (h >> np.uint64(31))
     return np.int64(h & np.uint64(mask))
 
 
 @njit(cache=True, nogil=True)
-def _grown(out_i, out_f, out_l):
+def _apart(box: F64, a: int, b: int) -> bool:
+    """True when the 4-D boxes of ``a`` and ``b`` do not intersect (closed boxes)."""
+    return (
+        box[a, 3] > box[b, 7]
+        or box[b, 3] > box[a, 7]
+        or box[a, 0] > box[b, 4]
+        or box[b, 0] > box[a, 4]
+        or box[a, 1] > box[b, 5]
+        or box[b, 1] > box[a, 5]
+        or box[a, 2] > box[b, 6]
+        or box[b, 2] > box[a, 6]
+    )
+
+
+@njit(cache=True, nogil=True)
+def _grown(out_i: I64, out_f: F64, out_l: Bools) -> tuple[I64, F64, Bools]:
     """Output buffers of twice the capacity, holding the same rows."""
     m = out_i.shape[0]
     ni = np.empty((2 * m, 2), dtype=np.int64)
@@ -196,16 +211,16 @@ def _grown(out_i, out_f, out_l):
 
 
 @njit(cache=True, nogil=True)
-def slice_encounters(
-    k, state, party, t_edges, beta, half_h, half_v, h_eff, v_eff, look_ahead, same_party, cell
-):
-    """Every conflicting pair whose canonical slice is ``k``.
+def slice_grid(
+    k: int, state: F64, t_edges: F64, beta: F64, half_h: float, half_v: float, cell: F64
+) -> tuple[F64, F64, Bools, I64, I32, F64]:
+    """Pruning grid of slice ``k``: every aircraft's box hashed into a uniform 3-D grid.
 
-    Hashes each aircraft's slice box into a 4-D uniform grid (cell sizes ``cell[0:4]``), visits
-    each pair of intersecting boxes once (in the cell holding the lower corner of their
-    intersection), and keeps a pair when the exact test accepts it and ``k`` is its canonical
-    slice. Returns ``(ij, f, lost_now)``: (M, 2) int64 pairs with ``i < j``, (M, 5) float64
-    ``t_in, t_out, tcpa, dcpa, vcpa``, (M,) bool.
+    Returns ``(box, origin, is_big, start, ent, ent_floor)``: (N, 8) boxes; (3,) grid origin;
+    (N,) aircraft too big to hash (left to brute force); (B + 1,) start of each hash bucket in the
+    entries; (E, 4) int32 entries ``(aircraft, cell index 0..2)``; (E,) each entry's altitude-band
+    floor. Within a bucket, entries are in order of increasing floor, so that a sweep can stop at
+    the first entry above an aircraft's band.
     """
     n = state.shape[0]
     box = np.empty((n, 8))
@@ -213,32 +228,32 @@ def slice_encounters(
         bx = _box(a, k, state, t_edges, beta, half_h, half_v)
         for d in range(8):
             box[a, d] = bx[d]
-    origin = np.empty(4)
-    for d in range(4):
+    by_floor = np.argsort(box[:, 3])
+    origin = np.empty(3)
+    for d in range(3):
         origin[d] = box[:, d].min() - cell[d]
     # Cell ranges; an aircraft spanning too many cells goes to the brute-force list.
-    c0 = np.empty((n, 4), dtype=np.int64)
-    c1 = np.empty((n, 4), dtype=np.int64)
+    c0 = np.empty((n, 3), dtype=np.int64)
+    c1 = np.empty((n, 3), dtype=np.int64)
     is_big = np.zeros(n, dtype=np.bool_)
-    n_big = 0
     total = 0
     for a in range(n):
         span = 1.0
-        for d in range(4):
-            span *= np.floor((box[a, 4 + d] - origin[d]) / cell[d]) - np.floor(
-                (box[a, d] - origin[d]) / cell[d]
-            ) + 1.0
+        for d in range(3):
+            span *= (
+                np.floor((box[a, 4 + d] - origin[d]) / cell[d])
+                - np.floor((box[a, d] - origin[d]) / cell[d])
+                + 1.0
+            )
         if not (span <= _MAX_CELLS_PER_BOX):
             is_big[a] = True
-            n_big += 1
             continue
-        for d in range(4):
+        for d in range(3):
             c0[a, d] = _cell(box[a, d], origin[d], cell[d])
             c1[a, d] = _cell(box[a, 4 + d], origin[d], cell[d])
         total += np.int64(span)
-
-    # Counting sort of (aircraft, cell) entries by hash bucket; entries are laid out in bucket
-    # order so that the pair loop reads them sequentially.
+    # Stable counting sort of (aircraft, cell) entries by hash bucket, aircraft taken by
+    # increasing floor.
     size = 1024
     while size < total:
         size *= 2
@@ -246,84 +261,104 @@ def slice_encounters(
     ent_h = np.empty(total, dtype=np.int64)
     start = np.zeros(size + 1, dtype=np.int64)
     e = 0
-    for a in range(n):
+    for a in by_floor:
         if is_big[a]:
             continue
         for i0 in range(c0[a, 0], c1[a, 0] + 1):
             for i1 in range(c0[a, 1], c1[a, 1] + 1):
                 for i2 in range(c0[a, 2], c1[a, 2] + 1):
-                    for i3 in range(c0[a, 3], c1[a, 3] + 1):
-                        h = _hash4(i0, i1, i2, i3, mask)
-                        ent_h[e] = h
-                        start[h + 1] += 1
-                        e += 1
+                    h = _hash3(i0, i1, i2, mask)
+                    ent_h[e] = h
+                    start[h + 1] += 1
+                    e += 1
     for h in range(size):
         start[h + 1] += start[h]
     fill = start[:size].copy()
-    ent = np.empty((total, 5), dtype=np.int32)  # aircraft, then its cell
+    ent = np.empty((total, 4), dtype=np.int32)
+    ent_floor = np.empty(total)
     e = 0
-    for a in range(n):
+    for a in by_floor:
         if is_big[a]:
             continue
         for i0 in range(c0[a, 0], c1[a, 0] + 1):
             for i1 in range(c0[a, 1], c1[a, 1] + 1):
                 for i2 in range(c0[a, 2], c1[a, 2] + 1):
-                    for i3 in range(c0[a, 3], c1[a, 3] + 1):
-                        p = fill[ent_h[e]]
-                        fill[ent_h[e]] = p + 1
-                        e += 1
-                        ent[p, 0] = a
-                        ent[p, 1] = i0
-                        ent[p, 2] = i1
-                        ent[p, 3] = i2
-                        ent[p, 4] = i3
+                    p = fill[ent_h[e]]
+                    fill[ent_h[e]] = p + 1
+                    e += 1
+                    ent[p, 0] = a
+                    ent[p, 1] = i0
+                    ent[p, 2] = i1
+                    ent[p, 3] = i2
+                    ent_floor[p] = box[a, 3]
+    return box, origin, is_big, start, ent, ent_floor
 
+
+@njit(cache=True, nogil=True)
+def slice_pairs(
+    k: int,
+    h_first: int,
+    h_last: int,
+    with_big: bool,
+    box: F64,
+    origin: F64,
+    is_big: Bools,
+    start: I64,
+    ent: I32,
+    ent_floor: F64,
+    state: F64,
+    party: I64,
+    t_edges: F64,
+    beta: F64,
+    half_h: float,
+    half_v: float,
+    h_eff: float,
+    v_eff: float,
+    look_ahead: float,
+    same_party: bool,
+    cell: F64,
+) -> tuple[I64, F64, Bools]:
+    """Conflicting pairs first met in slice ``k``, from buckets ``h_first:h_last`` of its grid.
+
+    A pair of intersecting boxes is visited once, in the cell holding the lower corner of their
+    intersection; it is then a candidate of this slice, tested exactly unless an earlier slice
+    already had it as a candidate. With ``with_big``, the aircraft too big to hash are tested
+    against everybody. Returns ``(ij, f, lost_now)``: (M, 2) int64 pairs with ``i < j``, (M, 5)
+    float64 ``t_in, t_out, tcpa, dcpa, vcpa``, (M,) bool.
+    """
+    n = state.shape[0]
     m = 0
     out_i = np.empty((1024, 2), dtype=np.int64)
     out_f = np.empty((1024, 5))
     out_l = np.empty(1024, dtype=np.bool_)
-    # Pairs sharing a grid cell.
-    for h in range(size):
-        for p in range(start[h], start[h + 1] - 1):
+    for h in range(h_first, h_last):
+        end = start[h + 1]
+        for p in range(start[h], end - 1):
             a = ent[p, 0]
+            ceiling = box[a, 7]
             p1 = ent[p, 1]
             p2 = ent[p, 2]
             p3 = ent[p, 3]
-            p4 = ent[p, 4]
-            alo0 = box[a, 0]
-            alo1 = box[a, 1]
-            alo2 = box[a, 2]
-            alo3 = box[a, 3]
-            ahi0 = box[a, 4]
-            ahi1 = box[a, 5]
-            ahi2 = box[a, 6]
-            ahi3 = box[a, 7]
-            for q in range(p + 1, start[h + 1]):
-                if ent[q, 4] != p4 or ent[q, 1] != p1 or ent[q, 2] != p2 or ent[q, 3] != p3:
+            for q in range(p + 1, end):
+                if ent_floor[q] > ceiling:
+                    break  # this and all later entries are above a's band
+                if ent[q, 1] != p1 or ent[q, 2] != p2 or ent[q, 3] != p3:
                     continue  # another cell in the same bucket
                 b = ent[q, 0]
-                if (
-                    alo3 > box[b, 7]
-                    or box[b, 3] > ahi3
-                    or alo0 > box[b, 4]
-                    or box[b, 0] > ahi0
-                    or alo1 > box[b, 5]
-                    or box[b, 1] > ahi1
-                    or alo2 > box[b, 6]
-                    or box[b, 2] > ahi2
-                ):
-                    continue  # boxes apart
+                if _apart(box, a, b):
+                    continue
                 if not same_party and party[a] == party[b]:
                     continue
                 if (
-                    _cell(max(alo3, box[b, 3]), origin[3], cell[3]) != p4
-                    or _cell(max(alo0, box[b, 0]), origin[0], cell[0]) != p1
-                    or _cell(max(alo1, box[b, 1]), origin[1], cell[1]) != p2
-                    or _cell(max(alo2, box[b, 2]), origin[2], cell[2]) != p3
+                    _cell(max(box[a, 0], box[b, 0]), origin[0], cell[0]) != p1
+                    or _cell(max(box[a, 1], box[b, 1]), origin[1], cell[1]) != p2
+                    or _cell(max(box[a, 2], box[b, 2]), origin[2], cell[2]) != p3
                 ):
                     continue  # the pair is visited in the cell of its lower corner
-                ok, t_in, t_out, tcpa, dcpa, vcpa, lost = _accept(
-                    a, b, k, state, t_edges, beta, half_h, half_v, h_eff, v_eff, look_ahead
+                if _seen_before(a, b, k, state, t_edges, beta, half_h, half_v):
+                    continue  # each pair is tested in the first slice where it is a candidate
+                ok, t_in, t_out, tcpa, dcpa, vcpa, lost = _encounter(
+                    a, b, state, h_eff, v_eff, look_ahead
                 )
                 if ok:
                     if m == out_i.shape[0]:
@@ -337,25 +372,19 @@ def slice_encounters(
                     out_f[m, 4] = vcpa
                     out_l[m] = lost
                     m += 1
-    # Aircraft too big to hash: tested against everybody.
-    if n_big > 0:
+    if with_big:
         for a in range(n):
             if not is_big[a]:
                 continue
             for b in range(n):
-                if b == a or (is_big[b] and b < a):
+                if b == a or (is_big[b] and b < a) or _apart(box, a, b):
                     continue
                 if not same_party and party[a] == party[b]:
                     continue
-                apart = False
-                for d in range(4):
-                    if box[a, d] > box[b, 4 + d] or box[b, d] > box[a, 4 + d]:
-                        apart = True
-                        break
-                if apart:
+                if _seen_before(a, b, k, state, t_edges, beta, half_h, half_v):
                     continue
-                ok, t_in, t_out, tcpa, dcpa, vcpa, lost = _accept(
-                    a, b, k, state, t_edges, beta, half_h, half_v, h_eff, v_eff, look_ahead
+                ok, t_in, t_out, tcpa, dcpa, vcpa, lost = _encounter(
+                    a, b, state, h_eff, v_eff, look_ahead
                 )
                 if ok:
                     if m == out_i.shape[0]:
@@ -373,7 +402,33 @@ def slice_encounters(
 
 
 @njit(cache=True, nogil=True)
-def pair_order(i, j, n):
+def assemble(ij: I64, f: F64, lost: Bools, perm: I64, n: int) -> tuple[I64, I64, F64, Bools]:
+    """Map pairs back to input indices, order them by ``(i, j)``, split the columns."""
+    m = ij.shape[0]
+    i = np.empty(m, dtype=np.int64)
+    j = np.empty(m, dtype=np.int64)
+    for p in range(m):
+        u = perm[ij[p, 0]]
+        v = perm[ij[p, 1]]
+        i[p] = min(u, v)
+        j[p] = max(u, v)
+    order = pair_order(i, j, n)
+    si = np.empty(m, dtype=np.int64)
+    sj = np.empty(m, dtype=np.int64)
+    cols = np.empty((5, m))
+    sl = np.empty(m, dtype=np.bool_)
+    for p in range(m):
+        o = order[p]
+        si[p] = i[o]
+        sj[p] = j[o]
+        for c in range(5):
+            cols[c, p] = f[o, c]
+        sl[p] = lost[o]
+    return si, sj, cols, sl
+
+
+@njit(cache=True, nogil=True)
+def pair_order(i: I64, j: I64, n: int) -> I64:
     """Permutation sorting pairs by ``(i, j)``: counting sort on ``i``, then sort within rows."""
     m = i.shape[0]
     start = np.zeros(n + 1, dtype=np.int64)

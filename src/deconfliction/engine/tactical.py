@@ -18,34 +18,41 @@ and true track, constant vertical rate, for ``t`` in ``[0, look_ahead_s]``. For 
   FL300 and FL310, 9144.0 m and 9448.8 m — do not flip into conflict with float rounding).
 * A pair conflicts when the (open) loss interval meets ``[0, look_ahead_s]``. ``t_in``/``t_out``
   are that interval clipped to ``[0, look_ahead_s]``; ``tcpa`` is the time of closest horizontal
-  approach clipped to ``[0, look_ahead_s]`` (0 when the horizontal distance is constant);
+  approach clipped to ``[0, look_ahead_s]`` (0 when the horizontal distance is constant — a
+  relative horizontal speed below 1 µm/s counts as none, so that tcpa is never read off rounding
+  noise);
   ``dcpa_m`` and ``vertical_at_cpa_m`` are the horizontal distance and the absolute vertical
   separation at ``tcpa``; ``lost_now`` is true when ``t = 0`` lies inside the loss interval.
 
 Algorithm
 ---------
-No N×N matrix is ever built. The look-ahead is cut into ``K`` time slices; in each slice every
-aircraft's straight ECEF path is boxed (three ECEF axes, plus an altitude band), grown by half the
-minima plus a proven bound on the rotation of the velocities into the pair's common plane, and
-hashed into a uniform 4-D grid. A pair is visited only in the cell holding the lower corner of the
-intersection of its two boxes, and kept only if the exact closed-form test accepts it and no
-earlier slice already had it as a candidate — so every pair is produced once, without a
-de-duplication pass. ECEF coordinates make the antimeridian and the poles ordinary places. Slices
-run on separate threads (the compiled kernels release the GIL). Memory is O(N + candidates per
-cell + conflicting pairs).
+No N×N matrix is ever built. The look-ahead is cut into ``K`` time slices (each about three
+minima long at a high ground speed). In each slice every aircraft's straight 3-D path (a chord
+from its ECEF position along its tangent velocity) is boxed — three Cartesian axes plus its
+altitude band — and the box grown by half the minima, by a slack far above float rounding, and by
+a proven bound on how far rotating the velocities into a pair's common plane can move an aircraft
+(``t · gs · β``, β bounding the half-angle between the normals of any pair that can still meet).
+Boxes are hashed into a uniform 3-D grid, in a Cartesian frame whose third axis is the traffic's
+mean normal (regional traffic is then a thin sheet); within a cell, entries are ordered by the
+floor of their altitude band, so a sweep stops at the first entry above a band. A pair of
+intersecting boxes is visited only in the cell holding the lower corner of their intersection, and
+tested exactly only in the first slice where the boxes intersect: each pair is produced once, with
+no de-duplication pass. ECEF coordinates make the antimeridian and the poles ordinary places.
+Compiled kernels (numba, ``_tactical_kernels``) release the GIL; slices' grids and chunks of their
+cells run on a thread pool. Memory is O(N + grid entries + conflicting pairs).
 
 Examples
 --------
 Two aircraft head-on at FL350, 20 NM apart, 450 kt each, en-route minima (5 NM / 1000 ft):
 
 >>> import numpy as np
->>> kt, ft, nm = 1852.0 / 3600.0, 0.3048, 1852.0
+>>> from deconfliction.model.units import KNOT_MPS, ft, nm
 >>> lat = np.array([0.0, 0.0])
->>> lon = np.array([0.0, 20 * nm / 111319.49])
->>> alt = np.array([35000 * ft, 35000 * ft])
->>> enc = detect_conflicts(lat, lon, alt, np.full(2, 450 * kt), np.array([90.0, 270.0]),
-...                        np.zeros(2), np.array([1, 2]), horizontal_m=5 * nm,
-...                        vertical_m=1000 * ft, look_ahead_s=120.0)
+>>> lon = np.array([0.0, nm(20) / 111319.49])  # 111319.49 m per degree on the equator
+>>> alt = np.array([ft(35000), ft(35000)])
+>>> enc = detect_conflicts(lat, lon, alt, np.full(2, 450 * KNOT_MPS), np.array([90.0, 270.0]),
+...                        np.zeros(2), np.array([1, 2]), horizontal_m=nm(5),
+...                        vertical_m=ft(1000), look_ahead_s=120.0)
 >>> len(enc), int(enc.i[0]), int(enc.j[0]), round(float(enc.t_in[0]), 1)
 (1, 0, 1, 60.0)
 """
@@ -55,28 +62,23 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
 
 from deconfliction.engine import _tactical_kernels as _k
+from deconfliction.model.units import Metres, Seconds
 
 __all__ = [
+    "DEFAULT_LOOK_AHEAD_S",
     "MAX_LOOK_AHEAD_S",
     "SEPARATION_TOLERANCE_M",
     "Encounters",
     "detect_conflicts",
 ]
 
-Metres = Annotated[float, "m"]
-Seconds = Annotated[float, "s"]
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
-
-# Unit constants (private until deconfliction.model.units exists).
-_NM = 1852.0  # m per international nautical mile
-_FT = 0.3048  # m per international foot
 
 # Loss of separation needs distance < minimum - SEPARATION_TOLERANCE_M (m): aircraft exactly on a
 # minimum (FL300 vs FL310 computed as ft * 0.3048) must not flip with float rounding.
@@ -97,14 +99,13 @@ _MIN_CURVATURE_RADIUS_M = 6.3e6
 _MAX_SPEED_MPS = 1.0e4
 _MAX_ABS_ALTITUDE_M = 1.0e6
 
-# Tuning of the pruning grid (measured on the bench traffic, see bench/tactical.py): slice length
-# in units of H / reference speed, grid cell in units of the typical box, altitude cell in units
-# of the typical altitude band.
-_SLICE_IN_H = 1.0
+# Tuning of the pruning grid (measured on the bench traffic, see bench/tactical.py): a time slice
+# lasts _SLICE_IN_H minima at a high ground speed; a grid cell is _CELL_IN_BOX typical slice
+# boxes, _CELL_UP_IN_H times that along the traffic's mean normal.
+_SLICE_IN_H = 3.0
 _MAX_SLICES = 64
 _CELL_IN_BOX = 1.0
-_CELL_V_IN_BAND = 1.0
-_CELL_UP_IN_H = 2.0
+_CELL_UP_IN_H = 4.0
 # Below this many aircraft, threads cost more than they save.
 _MIN_N_FOR_THREADS = 2000
 
@@ -244,13 +245,9 @@ def detect_conflicts(
     # Grid cells: about one typical slice box; the third axis (along the traffic's mean normal)
     # coarser, since the traffic is a thin sheet across it.
     dt = look_ahead_s / k_slices
-    margin_ref = half_h + look_ahead_s * gs_ref * float(beta[-1]) * 0.5
+    margin_ref = half_h + _k._BOX_SLACK_M + look_ahead_s * gs_ref * float(beta[-1]) * 0.5
     cell_h = _CELL_IN_BOX * (2.0 * margin_ref + gs_ref * dt)
-    vs_ref = float(np.percentile(np.abs(vs), 50.0))
-    alt_end = alt + vs * look_ahead_s
-    alt_span = float(max(alt.max(), alt_end.max()) - min(alt.min(), alt_end.min()))
-    cell_v = max(_CELL_V_IN_BAND * (vertical_m + vs_ref * dt), alt_span / 2.0**30)
-    cell = np.array([cell_h, cell_h, _CELL_UP_IN_H * cell_h, cell_v])
+    cell = np.array([cell_h, cell_h, _CELL_UP_IN_H * cell_h])
 
     # Spatial order: neighbours in space become neighbours in memory (the kernels' pair loops
     # then stay in cache). Results are mapped back to input indices at the end.
@@ -261,41 +258,69 @@ def detect_conflicts(
     h_eff = horizontal_m - SEPARATION_TOLERANCE_M
     v_eff = vertical_m - SEPARATION_TOLERANCE_M
 
-    def run(k: int) -> tuple[npt.NDArray[np.int64], FloatArray, npt.NDArray[np.bool_]]:
-        return _k.slice_encounters(
-            k, state, par, t_edges, beta, half_h, half_v, h_eff, v_eff, look_ahead_s,
-            same_party, cell,
+    def grid(k: int) -> tuple[np.ndarray, ...]:
+        return _k.slice_grid(k, state, t_edges, beta, half_h, half_v, cell)
+
+    def pairs(task: tuple[int, int, int, bool]) -> tuple[np.ndarray, ...]:
+        k, h_first, h_last, with_big = task
+        return _k.slice_pairs(
+            k,
+            h_first,
+            h_last,
+            with_big,
+            *grids[k],
+            state,
+            par,
+            t_edges,
+            beta,
+            half_h,
+            half_v,
+            h_eff,
+            v_eff,
+            look_ahead_s,
+            same_party,
+            cell,
         )
 
-    workers = min(_cpu_count(), k_slices)
-    if workers > 1 and n >= _MIN_N_FOR_THREADS:
-        # Late slices (bigger boxes) first, so that the last thread to finish holds a small one.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(run, range(k_slices - 1, -1, -1)))
+    workers = _cpu_count() if n >= _MIN_N_FOR_THREADS else 1
+    if workers == 1:
+        grids = [grid(k) for k in range(k_slices)]
+        parts = [pairs((k, 0, grids[k][3].shape[0] - 1, True)) for k in range(k_slices)]
     else:
-        parts = [run(k) for k in range(k_slices)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            grids = list(pool.map(grid, range(k_slices)))
+            # Each slice's hash buckets cut into chunks, so that the threads share work evenly.
+            chunks = 4 * workers
+            tasks = []
+            for k in range(k_slices):
+                edges = np.linspace(0, grids[k][3].shape[0] - 1, chunks + 1).astype(np.int64)
+                tasks += [(k, int(edges[c]), int(edges[c + 1]), c == 0) for c in range(chunks)]
+            parts = list(pool.map(pairs, tasks))
 
-    ij = perm[np.concatenate([p[0] for p in parts])]
-    i, j = ij.min(axis=1), ij.max(axis=1)
-    order = _k.pair_order(i, j, n)
-    f = np.concatenate([p[1] for p in parts])[order]
+    i, j, cols, lost = _k.assemble(
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        perm,
+        n,
+    )
     return Encounters(
-        i=i[order],
-        j=j[order],
-        t_in=np.ascontiguousarray(f[:, 0]),
-        t_out=np.ascontiguousarray(f[:, 1]),
-        tcpa=np.ascontiguousarray(f[:, 2]),
-        dcpa_m=np.ascontiguousarray(f[:, 3]),
-        vertical_at_cpa_m=np.ascontiguousarray(f[:, 4]),
-        lost_now=np.concatenate([p[2] for p in parts])[order],
+        i=i,
+        j=j,
+        t_in=cols[0],
+        t_out=cols[1],
+        tcpa=cols[2],
+        dcpa_m=cols[3],
+        vertical_at_cpa_m=cols[4],
+        lost_now=lost,
     )
 
 
 def _spatial_order(state: FloatArray, cell: FloatArray) -> npt.NDArray[np.int64]:
-    """Permutation grouping aircraft by coarse 4-D cell (lexicographic cell order)."""
-    coords = state[:, [0, 1, 2, 9]]
-    idx = np.floor((coords - coords.min(axis=0)) / cell).astype(np.int64)
-    return np.lexsort((idx[:, 3], idx[:, 2], idx[:, 1], idx[:, 0]))
+    """Permutation grouping aircraft by coarse 3-D cell of their position (lexicographic)."""
+    pos = state[:, :3]
+    idx = np.floor((pos - pos.min(axis=0)) / cell).astype(np.int64)
+    return np.lexsort((idx[:, 2], idx[:, 1], idx[:, 0]))
 
 
 def _cpu_count() -> int:
