@@ -8,13 +8,14 @@ round, so footprints around the antimeridian need not be cut in two.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from deconfliction.engine.geodesy import LocalPlane, unwrap_ring
+from deconfliction.engine.geodesy import WGS84, LocalPlane, unwrap_ring
 from deconfliction.model.units import Metres
 from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootprint
 
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_VERTICES",
     "MAX_AREA_M2",
     "PlanarFootprint",
+    "bounding_caps",
     "footprint_centre",
     "footprint_errors",
     "planarize",
@@ -60,6 +62,34 @@ def footprint_centre(footprint: Footprint) -> tuple[float, float]:
     ring = np.asarray(footprint.exterior[:-1], float)
     centre_lon = float(np.mean(unwrap_ring(ring[:, 0])))
     return (centre_lon + 180.0) % 360.0 - 180.0, float(np.mean(ring[:, 1]))
+
+
+def bounding_caps(
+    footprints: Sequence[Footprint],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per footprint a centre (lon, lat) and a radius (m) of a cap that holds all of it.
+
+    A cheap, vectorised first look: two footprints whose caps are far apart are far apart.
+    Polygon radii reach the farthest vertex, with 1 % + 100 m to spare for edges that bow out.
+    """
+    n = len(footprints)
+    centres = np.array([footprint_centre(f) for f in footprints], dtype=float).reshape(n, 2)
+    radii = np.zeros(n)
+    owner: list[int] = []
+    points: list[np.ndarray] = []
+    for k, f in enumerate(footprints):
+        if isinstance(f, CircleFootprint):
+            radii[k] = f.radius_m
+        else:
+            ring = np.asarray(f.exterior, float)
+            points.append(ring)
+            owner.extend([k] * len(ring))
+    if points:
+        at = np.concatenate(points)
+        who = np.asarray(owner)
+        _, _, d = WGS84.inv(centres[who, 0], centres[who, 1], at[:, 0], at[:, 1])
+        np.maximum.at(radii, who, np.asarray(d) * 1.01 + 100.0)
+    return centres[:, 0], centres[:, 1], radii
 
 
 def geographic_bounds(footprint: Footprint) -> tuple[float, float, float, float]:

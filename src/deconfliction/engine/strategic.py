@@ -19,8 +19,13 @@ import numpy as np
 import shapely
 from shapely.geometry import mapping
 
-from deconfliction.engine.footprint import PlanarFootprint, footprint_centre, planarize
-from deconfliction.engine.geodesy import LocalPlane, geodesic_distance
+from deconfliction.engine.footprint import (
+    PlanarFootprint,
+    bounding_caps,
+    footprint_centre,
+    planarize,
+)
+from deconfliction.engine.geodesy import WGS84, LocalPlane, geodesic_distance
 from deconfliction.model.units import Metres
 from deconfliction.model.volume import Footprint, Volume
 
@@ -30,7 +35,7 @@ __all__ = [
     "Region",
     "Blocker",
     "Suggestion",
-    "footprints_intersect",
+    "footprints_intersecting",
     "proximities",
     "conflicting",
     "conflict_region",
@@ -104,11 +109,36 @@ def _separation(a: PlanarFootprint, b: PlanarFootprint, plane: LocalPlane) -> fl
     return max(0.0, d - a.radius_m - b.radius_m)
 
 
-def footprints_intersect(a: Footprint, b: Footprint) -> bool:
-    """Whether two footprints share any point."""
-    plane = LocalPlane(*footprint_centre(a))
-    pa, pb = planarize(a, plane), planarize(b, plane)
-    return float(shapely.distance(pa.core, pb.core)) <= pa.radius_m + pb.radius_m
+def _within_reach(
+    mine: Sequence[Footprint], theirs: Sequence[Footprint], reach_m: Metres
+) -> list[np.ndarray]:
+    """Per footprint of ``mine``, the indices of ``theirs`` whose bounding caps come within
+    ``reach_m`` of its own: the only ones worth exact geometry."""
+    if not theirs:
+        return [np.empty(0, dtype=np.int64) for _ in mine]
+    mlon, mlat, mrad = bounding_caps(mine)
+    tlon, tlat, trad = bounding_caps(theirs)
+    found = []
+    for i in range(len(mine)):
+        _, _, d = WGS84.inv(np.full(len(theirs), mlon[i]), np.full(len(theirs), mlat[i]),
+                            tlon, tlat)
+        gap = np.asarray(d) - mrad[i] - trad
+        found.append(np.flatnonzero(gap < reach_m * (1 + _PLANE_SLACK) + 1.0))
+    return found
+
+
+def footprints_intersecting(area: Footprint, footprints: Sequence[Footprint]) -> np.ndarray:
+    """Whether each of ``footprints`` shares a point with ``area`` (a bool array)."""
+    result = np.zeros(len(footprints), dtype=bool)
+    (candidates,) = _within_reach([area], footprints, 0.0)
+    if len(candidates):
+        plane = LocalPlane(*footprint_centre(area))
+        mine = planarize(area, plane)
+        for j in candidates:
+            theirs = planarize(footprints[j], plane)
+            gap = float(shapely.distance(mine.core, theirs.core)) - mine.radius_m - theirs.radius_m
+            result[j] = gap <= 0.0
+    return result
 
 
 def proximities(
@@ -129,17 +159,21 @@ def proximities(
     found: list[Proximity] = []
     if not others:
         return found
+    reachable = _within_reach([v.footprint for v in proposed], [o.footprint for o in others],
+                              horizontal_m)
     for i, volume in enumerate(proposed):
+        if not len(reachable[i]):
+            continue
         plane = LocalPlane(*footprint_centre(volume.footprint))
         mine = planarize(volume.footprint, plane)
-        theirs = _planar([o.footprint for o in others], plane)
+        theirs = _planar([others[j].footprint for j in reachable[i]], plane)
         cores = np.array([t.core for t in theirs], dtype=object)
         radii = np.array([t.radius_m for t in theirs])
         rough = shapely.distance(mine.core, cores) - mine.radius_m - radii
-        for j in np.flatnonzero(rough < horizontal_m * (1 + _PLANE_SLACK) + 1.0):
-            d = _separation(mine, theirs[j], plane)
+        for k in np.flatnonzero(rough < horizontal_m * (1 + _PLANE_SLACK) + 1.0):
+            d = _separation(mine, theirs[k], plane)
             if d < horizontal_m - TOLERANCE_M:
-                found.append(Proximity(i, int(j), d))
+                found.append(Proximity(i, int(reachable[i][k]), d))
     return found
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from deconfliction.engine.cells import search_cells
 from deconfliction.engine.footprint import footprint_errors, geographic_bounds
-from deconfliction.engine.strategic import footprints_intersect
+from deconfliction.engine.strategic import footprints_intersecting
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Footprint, Volume
@@ -203,10 +203,11 @@ async def query_operations(
     cells = search_cells(geographic_bounds(area.footprint), 0.0, t0, t1)
 
     async def work(repo: Repository) -> list[Operation]:
-        found = await repo.volumes_near(cells, time_start=t0, time_end=t1,
-                                        altitude_lower_m=lower, altitude_upper_m=upper)
-        ids = sorted({f.subject_id for f in found if f.subject_kind == "operation"
-                      and footprints_intersect(area.footprint, f.volume.footprint)})
+        found = [f for f in await repo.volumes_near(
+            cells, time_start=t0, time_end=t1, altitude_lower_m=lower, altitude_upper_m=upper)
+            if f.subject_kind == "operation"]
+        hits = footprints_intersecting(area.footprint, [f.volume.footprint for f in found])
+        ids = sorted({f.subject_id for f, hit in zip(found, hits, strict=True) if hit})
         return await repo.operations(ids=ids)
 
     operations = await line.store.interact(work)

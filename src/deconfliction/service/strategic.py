@@ -79,7 +79,7 @@ async def surroundings(
             seen[(found.subject_kind, found.subject_id, found.ordinal)] = found.volume
     operation_ids = sorted({sid for kind, sid, _ in seen if kind == "operation"})
     constraint_ids = sorted({sid for kind, sid, _ in seen if kind == "constraint"})
-    operations = {o.id: o for o in await repo.operations(ids=operation_ids)}
+    operations = {o.id: o for o in await repo.operations(ids=operation_ids, with_volumes=False)}
     constraints = {c.id: c for c in await repo.constraints(ids=constraint_ids)}
     result = Surroundings()
     for (kind, sid, _), volume in sorted(seen.items()):

@@ -45,8 +45,12 @@ class OperationRepo(Protocol):
     async def update_operation(self, operation: Operation) -> None: ...
     async def operation(self, operation_id: str) -> Operation | None: ...
     async def operations(
-        self, *, ids: Sequence[str] | None = None, include_ended: bool = False
-    ) -> list[Operation]: ...
+        self, *, ids: Sequence[str] | None = None, include_ended: bool = False,
+        with_volumes: bool = True,
+    ) -> list[Operation]:
+        """Operations by id (or all); ``with_volumes=False`` leaves ``volumes`` empty, for
+        callers that already hold them from the index."""
+        ...
 
 
 class ConstraintRepo(Protocol):

@@ -172,7 +172,8 @@ class SqlRepository(TacticalSql):
         return found[0] if found else None
 
     async def operations(
-        self, *, ids: Sequence[str] | None = None, include_ended: bool = False
+        self, *, ids: Sequence[str] | None = None, include_ended: bool = False,
+        with_volumes: bool = True,
     ) -> list[Operation]:
         if ids is not None and not ids:
             return []
@@ -182,7 +183,8 @@ class SqlRepository(TacticalSql):
         if not include_ended:
             query = query.where(operation.c.state != OperationState.ENDED.value)
         rows = list(await self._c.execute(query))
-        volumes = await self._volumes_of(_OPERATION, [r.id for r in rows])
+        volumes = (await self._volumes_of(_OPERATION, [r.id for r in rows]) if with_volumes
+                   else defaultdict(list))
         return [
             Operation(
                 id=r.id, owner=r.owner, volumes=tuple(volumes[r.id]), priority=r.priority,
