@@ -141,22 +141,37 @@ class DetectionCycle:
         detections = await asyncio.to_thread(self._detect, live, picture, at) if live else {}
         changes = self.conformance.step(now, self._outside(live, picture, at))
         transitions = self.book.step(now, detections)
+        # the records are made before the transaction, which may run more than once
+        alerts = [self._alert_after(t, now) for t in transitions]
 
         async def work(repo: Repository) -> None:
             if dropped:
-                await repo.drop_tracks([t.state.aircraft_id for t in dropped])
-                for t in dropped:
+                # only tracks with no newer report since the picture was read
+                times = await repo.track_times([t.state.aircraft_id for t in dropped])
+                cutoff = now - settings.track_drop_s
+                gone = [t for t in dropped if times.get(t.state.aircraft_id, cutoff) < cutoff]
+                await repo.drop_tracks([t.state.aircraft_id for t in gone])
+                for t in gone:
                     if t.party != UNIDENTIFIED:
                         await repo.append_event(t.party, "track.dropped", now, {
                             "aircraft_id": t.state.aircraft_id,
                             "last_report": rfc3339(t.state.time)})
             for change in changes:
                 await self._apply_conformance(repo, change.operation_id, change.new_state, now)
-            for transition in transitions:
-                await self._record(repo, transition, now)
+            for transition, alert in zip(transitions, alerts, strict=True):
+                await repo.put_alert(alert)
+                for party in alert.parties:
+                    await repo.append_event(party, f"alert.{transition.kind}", now, {
+                        "alert_id": alert.id, "alert_kind": alert.kind.value,
+                        **visible_details(alert.details, party)})
 
         if dropped or changes or transitions:
             await self.line.store.transact(work)
+        for alert in alerts:
+            if alert.state is AlertState.CLEARED:
+                self._alerts.pop(alert.id, None)
+            else:
+                self._alerts[alert.id] = alert
         return CycleReport(len(live), len(dropped), transitions)
 
     # detection -------------------------------------------------------------------------------
@@ -262,29 +277,19 @@ class DetectionCycle:
                     "state": state.value, "previous_state": operation.state.value,
                     "ovn": changed.ovn})
 
-    async def _record(self, repo: Repository, transition: Transition, now: float) -> None:
+    def _alert_after(self, transition: Transition, now: float) -> Alert:
+        """The alert's record once ``transition`` has happened."""
         details: dict[str, Any] = transition.payload
-        kind = AlertKind(transition.key[0])
-        parties = {a["party"] for a in details["aircraft"] if a["party"] != UNIDENTIFIED}
-        if "constraint" in details:
-            parties.add(details["constraint"]["authority"])
         previous = self._alerts.get(transition.alert_id)
         if transition.kind == "raised" or previous is None:
-            alert = Alert(transition.alert_id, kind, tuple(transition.key), tuple(sorted(parties)),
-                          AlertState.RAISED, now, now, None, details)
-        elif transition.kind == "updated":
-            alert = replace(previous, details=details, updated_at=now)
-        else:
-            alert = replace(previous, state=AlertState.CLEARED, updated_at=now, cleared_at=now)
-        await repo.put_alert(alert)
-        if alert.state is AlertState.CLEARED:
-            self._alerts.pop(alert.id, None)
-        else:
-            self._alerts[alert.id] = alert
-        for party in alert.parties:
-            await repo.append_event(party, f"alert.{transition.kind}", now, {
-                "alert_id": alert.id, "alert_kind": kind.value,
-                **visible_details(alert.details, party)})
+            parties = {a["party"] for a in details["aircraft"] if a["party"] != UNIDENTIFIED}
+            if "constraint" in details:
+                parties.add(details["constraint"]["authority"])
+            return Alert(transition.alert_id, AlertKind(transition.key[0]), tuple(transition.key),
+                         tuple(sorted(parties)), AlertState.RAISED, now, now, None, details)
+        if transition.kind == "updated":
+            return replace(previous, details=details, updated_at=now)
+        return replace(previous, state=AlertState.CLEARED, updated_at=now, cleared_at=now)
 
 
 async def run_detection(line: Line, stop: asyncio.Event) -> None:
