@@ -10,6 +10,8 @@ from pathlib import Path
 
 from deconfliction import __version__
 
+GRACEFUL_SHUTDOWN_S = 3.0  # how long open event streams may delay a clean stop
+
 
 def _database_args(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
@@ -95,7 +97,9 @@ def _serve(args: argparse.Namespace) -> int:
     where = args.database_url or str(args.db or "deconfliction.db")
     print(f"deconfliction {__version__}: serving http://{args.host}:{args.port} "
           f"({store.backend}: {where}; profile {settings.profile.name})", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # open event streams never end by themselves: give them a moment, then close them
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     return 0
 
 

@@ -12,6 +12,13 @@ same_party_conflicts = false            # also alert on pairs of one party's air
 horizontal_m = 20000
 vertical_m = 600
 look_ahead_s = 180
+
+[hotline]                               # reply deadlines before escalation (any subset)
+deadlines_s = {distress = 30, urgent = 60, routine = 600}
+
+[stream]
+heartbeat_s = 15                        # ": heartbeat" on a quiet SSE stream
+poll_s = 0.25                           # streams also poll (events from other processes)
 ```
 """
 
@@ -22,11 +29,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.line import LineSettings
 
 KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles", "detection_interval_s",
-              "track_coast_s", "track_drop_s", "same_party_conflicts"}
+              "track_coast_s", "track_drop_s", "same_party_conflicts", "hotline", "stream"}
 _SECONDS = ("notice_period_s", "detection_interval_s", "track_coast_s", "track_drop_s")
 
 
@@ -53,6 +61,49 @@ def _profiles(table: Any) -> dict[str, SeparationProfile]:
         except (TypeError, ValueError) as error:
             raise ConfigError(f"[profiles.{name}]: {error}") from None
     return profiles
+
+
+def _positive(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{where} must be a number of seconds > 0")
+    return float(value)
+
+
+def _table(data: dict[str, Any], name: str, keys: set[str]) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    unknown = set(table) - keys
+    if unknown:
+        raise ConfigError(f"[{name}]: unknown keys {sorted(unknown)}; known: {sorted(keys)}")
+    return table
+
+
+def _live(settings: LineSettings, data: dict[str, Any]) -> LineSettings:
+    """The ``[hotline]`` and ``[stream]`` tables."""
+    hotline = _table(data, "hotline", {"deadlines_s"})
+    if "deadlines_s" in hotline:
+        given = hotline["deadlines_s"]
+        if not isinstance(given, dict):
+            raise ConfigError("[hotline] deadlines_s must be a table, e.g. "
+                              "{distress = 30, urgent = 60, routine = 600}")
+        known = {u.value for u in Urgency}
+        unknown = set(given) - known
+        if unknown:
+            raise ConfigError(f"[hotline] deadlines_s: unknown urgencies {sorted(unknown)}; "
+                              f"known: {sorted(known)}")
+        deadlines = dict(settings.reply_deadlines_s)
+        for name, value in given.items():
+            deadlines[Urgency(name)] = _positive(value, f"[hotline] deadlines_s.{name}")
+        settings = replace(settings, reply_deadlines_s=deadlines)
+    stream = _table(data, "stream", {"heartbeat_s", "poll_s"})
+    if "heartbeat_s" in stream:
+        settings = replace(settings, heartbeat_s=_positive(stream["heartbeat_s"],
+                                                           "[stream] heartbeat_s"))
+    if "poll_s" in stream:
+        settings = replace(settings, stream_poll_s=_positive(stream["poll_s"],
+                                                             "[stream] poll_s"))
+    return settings
 
 
 def load_settings(path: Path | None) -> LineSettings:
@@ -84,4 +135,7 @@ def load_settings(path: Path | None) -> LineSettings:
         if not isinstance(data["same_party_conflicts"], bool):
             raise ConfigError(f"{path}: same_party_conflicts must be true or false")
         settings = replace(settings, same_party_conflicts=data["same_party_conflicts"])
-    return settings
+    try:
+        return _live(settings, data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None

@@ -10,14 +10,25 @@ from fastapi import FastAPI
 
 from deconfliction import __version__
 from deconfliction.api import problems
-from deconfliction.api.routes import constraints, meta, operations, tactical
+from deconfliction.api.routes import (
+    constraints,
+    events,
+    hotline,
+    link,
+    meta,
+    operations,
+    tactical,
+)
+from deconfliction.service.hotline import run_escalation
 from deconfliction.service.line import Line
 from deconfliction.service.tactical import run_detection
 
 
 def create_app(line: Line, *, detection: bool = True) -> FastAPI:
-    """An ASGI app serving ``line``: the HTTP API and (unless ``detection`` is False) the
-    tactical detection cycle; the store is closed when the app shuts down."""
+    """An ASGI app serving ``line``: the HTTP API, the hotline's escalation and (unless
+    ``detection`` is False) the tactical detection cycle; the store is closed when the app
+    shuts down. Commits wake this process's event streams."""
+    line.store.on_commit(line.live.notifier.notify)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -25,10 +36,12 @@ def create_app(line: Line, *, detection: bool = True) -> FastAPI:
         detector = None
         if detection and line.settings.detection_interval_s > 0:
             detector = asyncio.create_task(run_detection(line, stop), name="detection-cycle")
+        escalator = asyncio.create_task(run_escalation(line, stop), name="escalation")
         yield
         stop.set()
         if detector is not None:
             await detector
+        await escalator
         await line.store.close()
 
     app = FastAPI(
@@ -41,6 +54,7 @@ def create_app(line: Line, *, detection: bool = True) -> FastAPI:
     app.state.line = line
     problems.install(app)
     app.add_middleware(problems.BodyLimit)
-    for router in (meta.router, operations.router, constraints.router, tactical.router):
+    for router in (meta.router, events.router, operations.router, constraints.router,
+                   tactical.router, hotline.router, link.router):
         app.include_router(router)
     return app

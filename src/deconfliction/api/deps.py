@@ -27,7 +27,9 @@ async def current_party(
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer":
             token = value.strip()
-    return await authenticate(line, token)
+    party = await authenticate(line, token)
+    line.live.presence.seen(party.name, line.clock())
+    return party
 
 
 CurrentParty = Annotated[Party, Depends(current_party)]

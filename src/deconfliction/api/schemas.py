@@ -174,3 +174,29 @@ class StateReportIn(Strict):
 
 class TrackBatchIn(Strict):
     reports: Annotated[list[StateReportIn], Field(min_length=1)]
+
+
+class MessageIn(Strict):
+    """A hotline message to one party or to ``"all"``; ``refs`` name operations, constraints
+    or alerts."""
+
+    to: Annotated[str, Field(min_length=1, max_length=64)]
+    urgency: Literal["routine", "urgent", "distress"]
+    subject: Annotated[str, Field(min_length=1, max_length=200)]
+    body: Annotated[str, Field(max_length=10_000)] = ""
+    refs: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                    Field(max_length=100)] = []
+
+
+class ReplyIn(Strict):
+    reply: Literal["acknowledged", "will_comply", "unable", "standby"]
+    text: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class ContactsIn(Strict):
+    contacts: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                        Field(max_length=100)]
+
+
+class StatusIn(Strict):
+    status: Literal["normal", "talks_suspended"]

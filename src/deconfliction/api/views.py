@@ -9,6 +9,8 @@ from deconfliction.engine.strategic import Region
 from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
+from deconfliction.model.link import LinkTest, PartyLink
+from deconfliction.model.message import Message, Recipient
 from deconfliction.model.operation import Operation
 from deconfliction.model.party import Party
 from deconfliction.model.time import rfc3339
@@ -66,6 +68,35 @@ def party_view(p: Party) -> dict[str, Any]:
 
 def event_view(e: Event) -> dict[str, Any]:
     return {"seq": e.seq, "kind": e.kind, "time": rfc3339(e.time), "data": e.data}
+
+
+def _when(t: float | None) -> str | None:
+    return rfc3339(t) if t is not None else None
+
+
+def recipient_view(r: Recipient) -> dict[str, Any]:
+    return {"party": r.party, "status": r.status, "delivered_at": _when(r.delivered_at),
+            "reply": r.reply.value if r.reply else None, "reply_text": r.reply_text,
+            "replied_at": _when(r.replied_at), "escalations": r.escalations,
+            "next_escalation_at": _when(r.escalate_at)}
+
+
+def message_view(m: Message, recipients: list[Recipient]) -> dict[str, Any]:
+    """A thread: the message and each recipient's status (sent → delivered → replied)."""
+    return {"id": m.id, "from": m.sender, "to": m.to, "urgency": m.urgency.value,
+            "subject": m.subject, "body": m.body, "refs": list(m.refs), "time": rfc3339(m.time),
+            "recipients": [recipient_view(r) for r in recipients]}
+
+
+def party_link_view(link: PartyLink) -> dict[str, Any]:
+    return {"party": link.party, "status": link.status.value,
+            "status_since": _when(link.status_at), "contacts": list(link.contacts)}
+
+
+def link_test_view(t: LinkTest) -> dict[str, Any]:
+    return {"id": t.id, "from": t.sender, "time": rfc3339(t.time),
+            "acks": {p: {"acked_at": rfc3339(at), "round_trip_s": at - t.time}
+                     for p, at in sorted(t.acks.items())}}
 
 
 def jsonable(value: Any) -> Any:

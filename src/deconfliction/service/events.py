@@ -1,20 +1,91 @@
-"""A party's event stream (read side; the hotline adds live delivery)."""
+"""A party's event stream: read a page (JSON polling) or follow it live (SSE).
+
+Events are appended in the same transaction as the change they report, with a gap-free
+sequence number per party; a reader that resumes after the last number it saw gets everything
+it missed, in order, exactly once by sequence. Handing ``message.received`` events to the
+party's client is the message's delivery: it records the receipt.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
 
 from deconfliction.model.event import Event
 from deconfliction.model.party import Party
 from deconfliction.service.errors import FieldError, ValidationFailed
+from deconfliction.service.hotline import record_receipts
 from deconfliction.service.line import Line
 
 MAX_EVENTS_PER_READ = 1000
 
 
-async def read_events(line: Line, party: Party, *, after: int, limit: int) -> list[Event]:
-    """The party's events with a sequence number above ``after``, in order."""
+def _check_after(after: int, field: str = "after") -> None:
     if after < 0:
-        raise ValidationFailed([FieldError("after", "must be 0 or more")])
+        raise ValidationFailed([FieldError(field, "must be 0 or more")])
+
+
+async def delivered(line: Line, party: Party, found: list[Event], now: float) -> None:
+    """These events reached ``party``'s client: record receipts of the messages among them."""
+    await record_receipts(line, party, [e.data["id"] for e in found
+                                        if e.kind == "message.received"], now)
+
+
+async def read_events(
+    line: Line, party: Party, *, after: int, limit: int, now: float
+) -> list[Event]:
+    """The party's events with a sequence number above ``after``, in order."""
+    _check_after(after)
     if not 1 <= limit <= MAX_EVENTS_PER_READ:
         raise ValidationFailed([FieldError("limit", f"must be 1..{MAX_EVENTS_PER_READ}")])
-    return await line.store.interact(
+    found = await line.store.interact(
         lambda repo: repo.events(party.name, after=after, limit=limit))
+    await delivered(line, party, found, now)
+    line.live.presence.seen(party.name, now)
+    return found
+
+
+def follow(
+    line: Line, party: Party, *, after: int, field: str = "after"
+) -> AsyncIterator[list[Event]]:
+    """The party's events above ``after`` as they are committed, batch by batch; an empty
+    batch when nothing was sent for the heartbeat interval. Runs until the caller stops."""
+    _check_after(after, field)
+    return _follow(line, party, after)
+
+
+async def _follow(line: Line, party: Party, after: int) -> AsyncIterator[list[Event]]:
+    settings = line.settings
+    presence = line.live.presence
+    last = after
+    quiet_since = time.monotonic()
+    presence.opened(party.name, line.clock())
+    try:
+        with line.live.notifier.subscribe(party.name) as woken:
+            while True:
+                woken.clear()  # before the read: a commit after it sets the flag again
+                found = await line.store.interact(
+                    lambda repo, after=last: repo.events(party.name, after=after,
+                                                         limit=MAX_EVENTS_PER_READ))
+                if found:
+                    last = found[-1].seq
+                    yield found
+                    quiet_since = time.monotonic()
+                    now = line.clock()
+                    presence.seen(party.name, now)
+                    await delivered(line, party, found, now)
+                    continue
+                beat_in = quiet_since + settings.heartbeat_s - time.monotonic()
+                if beat_in <= 0:
+                    yield []
+                    quiet_since = time.monotonic()
+                    presence.seen(party.name, line.clock())
+                    continue
+                try:
+                    # the poll catches events committed by other processes
+                    await asyncio.wait_for(woken.wait(), min(settings.stream_poll_s, beat_in))
+                except TimeoutError:
+                    pass
+    finally:
+        presence.closed(party.name, line.clock())

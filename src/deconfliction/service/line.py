@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
+from deconfliction.service.live import Live
 from deconfliction.store.base import Store
 
 PLANNING_HORIZON_S = 30 * 86400.0  # ASTM F3548-21: operations at most 30 days ahead
@@ -15,6 +17,12 @@ SUGGESTION_WINDOW_S = 24 * 3600.0  # how far a suggested time shift may move a p
 DETECTION_INTERVAL_S = 1.0  # one tactical detection cycle a second
 TRACK_COAST_S = 5.0  # a track unreported this long is coasting (extrapolated)
 TRACK_DROP_S = 20.0  # ... and dropped after this long
+# Hotline reply deadlines before escalation (DESIGN.md, "Numbers": distress 30 s, urgent 60 s,
+# routine 10 min — a guard call must not go unanswered the way it did over Syria).
+REPLY_DEADLINES_S: Mapping[Urgency, float] = {
+    Urgency.DISTRESS: 30.0, Urgency.URGENT: 60.0, Urgency.ROUTINE: 600.0}
+HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies and clients from timing out
+STREAM_POLL_S = 0.25  # live streams also poll: other processes' events wake nobody here
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +37,18 @@ class LineSettings:
     track_coast_s: float = TRACK_COAST_S
     track_drop_s: float = TRACK_DROP_S
     same_party_conflicts: bool = False
+    reply_deadlines_s: Mapping[Urgency, float] = field(
+        default_factory=lambda: dict(REPLY_DEADLINES_S))
+    heartbeat_s: float = HEARTBEAT_S
+    stream_poll_s: float = STREAM_POLL_S
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """What the use cases run against: a store, the settings and a clock (UTC seconds)."""
+    """What the use cases run against: a store, the settings, a clock (UTC seconds), and this
+    process's live state (stream wake-ups, who is connected)."""
 
     store: Store
     settings: LineSettings = field(default_factory=LineSettings)
     clock: Callable[[], float] = time.time
+    live: Live = field(default_factory=Live)

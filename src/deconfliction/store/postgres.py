@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from deconfliction.store.base import Repository
+from deconfliction.store.hooks import CommitHooks
 from deconfliction.store.migrate import upgrade
 from deconfliction.store.sql import SqlRepository
 
@@ -39,17 +40,19 @@ def _sqlstate(error: DBAPIError) -> str | None:
     return getattr(error.orig, "sqlstate", None)
 
 
-class PostgresStore:
+class PostgresStore(CommitHooks):
     """A :class:`~deconfliction.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = driver_url(url)
         self._engine = create_async_engine(self.url, pool_size=8, max_overflow=8,
                                            pool_pre_ping=True)
         self._serializable = self._engine.execution_options(isolation_level="SERIALIZABLE")
         self._random = random.Random()
+        self._retry_gate = asyncio.Lock()
 
     @classmethod
     def open(cls, url: str) -> PostgresStore:
@@ -64,14 +67,26 @@ class PostgresStore:
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._serializable.begin() as connection:
-                    return await work(SqlRepository(connection))
+                if attempt == 1:
+                    return await self._attempt(work)
+                # Retries in this process go one at a time: many writers to one party's
+                # stream would otherwise keep aborting each other (SSI pivots) until the
+                # attempts run out.
+                async with self._retry_gate:
+                    return await self._attempt(work)
             except DBAPIError as error:
                 if _sqlstate(error) not in RETRYABLE or attempt == MAX_ATTEMPTS:
                     raise
                 log.debug("serialization failure (attempt %d), retrying", attempt)
-                await asyncio.sleep(self._random.uniform(0, 0.005 * attempt))
+                await asyncio.sleep(self._random.uniform(0, min(0.1, 0.001 * 2**attempt)))
         raise AssertionError("unreachable")
+
+    async def _attempt(self, work: Callable[[Repository], Awaitable[T]]) -> T:
+        async with self._serializable.begin() as connection:
+            repo = SqlRepository(connection)
+            result = await work(repo)
+        self._committed(repo.appended)
+        return result
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -147,3 +147,57 @@ alert_party = Table(
     Column("party", String(64), primary_key=True),
     Index("ix_alert_party_party", "party"),
 )
+
+message = Table(
+    "message",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sender", String(64), nullable=False),
+    Column("addressee", String(64), nullable=False),  # a party's name, or "all"
+    Column("urgency", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("refs", Text, nullable=False),
+    Column("time", Double, nullable=False),
+    Index("ix_message_sender", "sender"),
+)
+
+message_recipient = Table(
+    "message_recipient",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("party", String(64), primary_key=True),
+    Column("delivered_at", Double, nullable=True),
+    Column("reply", String(16), nullable=True),
+    Column("reply_text", Text, nullable=True),
+    Column("replied_at", Double, nullable=True),
+    Column("escalations", Integer, nullable=False),
+    Column("escalate_at", Double, nullable=True),
+    Index("ix_message_recipient_party", "party"),
+    Index("ix_message_recipient_escalate_at", "escalate_at"),
+)
+
+party_link = Table(
+    "party_link",
+    metadata,
+    Column("party", String(64), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("status_at", Double, nullable=True),
+    Column("contacts", Text, nullable=False),
+)
+
+link_test = Table(
+    "link_test",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sender", String(64), nullable=False),
+    Column("time", Double, nullable=False),
+)
+
+link_test_ack = Table(
+    "link_test_ack",
+    metadata,
+    Column("test_id", String(36), primary_key=True),
+    Column("party", String(64), primary_key=True),
+    Column("acked_at", Double, nullable=False),
+)

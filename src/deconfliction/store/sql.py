@@ -27,6 +27,7 @@ from deconfliction.store.schema import (
     volume,
     volume_cell,
 )
+from deconfliction.store.sql_hotline import HotlineSql
 from deconfliction.store.sql_tactical import TacticalSql
 
 _OPERATION = "operation"
@@ -47,11 +48,12 @@ def _party_from_row(row: Row[Any]) -> Party:
     return Party(row.name, Role(row.role), row.created_at, row.revoked_at)
 
 
-class SqlRepository(TacticalSql):
+class SqlRepository(TacticalSql, HotlineSql):
     """Repository functions over one connection (inside whatever transaction it holds)."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
+        self.appended: set[str] = set()  # parties whose streams this unit of work extended
 
     # parties -------------------------------------------------------------------------------
     async def add_party(self, p: Party, token_hash: str) -> None:
@@ -255,6 +257,7 @@ class SqlRepository(TacticalSql):
         seq = int(last or 0) + 1
         await self._c.execute(insert(event).values(
             party=party_name, seq=seq, kind=kind, time=time, data=json.dumps(data)))
+        self.appended.add(party_name)
         return Event(party_name, seq, kind, time, data)
 
     async def events(self, party_name: str, *, after: int, limit: int) -> list[Event]:

@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from deconfliction.store.base import Repository
+from deconfliction.store.hooks import CommitHooks
 from deconfliction.store.migrate import upgrade
 from deconfliction.store.sql import SqlRepository
 
@@ -39,12 +40,13 @@ def _configure(engine: AsyncEngine, begin: str) -> None:
         connection.exec_driver_sql(begin)
 
 
-class SqliteStore:
+class SqliteStore(CommitHooks):
     """A :class:`~deconfliction.store.base.Store` on one SQLite file."""
 
     backend = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = Path(path)
         url = f"sqlite+aiosqlite:///{self.path}"
         self._writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
@@ -67,7 +69,10 @@ class SqliteStore:
 
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
         async with self._writer.begin() as connection:
-            return await work(SqlRepository(connection))
+            repo = SqlRepository(connection)
+            result = await work(repo)
+        self._committed(repo.appended)
+        return result
 
     async def close(self) -> None:
         await self._writer.dispose()

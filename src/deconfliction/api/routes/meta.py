@@ -1,15 +1,15 @@
-"""Health, who-am-I, parties and the event stream (JSON polling)."""
+"""Health, who-am-I and parties (the event stream is in ``routes/events.py``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from deconfliction import __version__
 from deconfliction.api.deps import CurrentParty, LineDep
-from deconfliction.api.views import event_view, party_view
-from deconfliction.service import events, parties
+from deconfliction.api.views import party_view
+from deconfliction.service import parties
 
 router = APIRouter(prefix="/v1", tags=["line"])
 
@@ -32,14 +32,3 @@ async def me(party: CurrentParty) -> dict[str, Any]:
 @router.get("/parties", summary="Every party (names and roles; never tokens)")
 async def all_parties(_party: CurrentParty, line: LineDep) -> dict[str, Any]:
     return {"parties": [party_view(p) for p in await parties.list_parties(line)]}
-
-
-@router.get("/events", summary="The calling party's events after a sequence number")
-async def read(
-    party: CurrentParty,
-    line: LineDep,
-    after: Annotated[int, Query()] = 0,
-    limit: Annotated[int, Query()] = 100,
-) -> dict[str, Any]:
-    found = await events.read_events(line, party, after=after, limit=limit)
-    return {"events": [event_view(e) for e in found]}

@@ -1,0 +1,59 @@
+"""/v1/messages: the hotline — messages, replies, receipts; escalation contacts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.schemas import ContactsIn, MessageIn, ReplyIn
+from deconfliction.api.views import message_view, party_link_view, recipient_view
+from deconfliction.model.message import ReplyKind, Urgency
+from deconfliction.service import hotline
+
+router = APIRouter(prefix="/v1", tags=["hotline"])
+
+
+@router.post("/messages", status_code=201, summary="Send a message to a party or to all")
+async def send(body: MessageIn, party: CurrentParty, line: LineDep,
+               response: Response) -> dict[str, Any]:
+    message, recipients = await hotline.send_message(
+        line, party, to=body.to, urgency=Urgency(body.urgency), subject=body.subject,
+        body=body.body, refs=body.refs, now=line.clock())
+    response.headers["Location"] = f"/v1/messages/{message.id}"
+    return message_view(message, recipients)
+
+
+@router.get("/messages", summary="Threads you sent or received (observers: all), newest first")
+async def threads(
+    party: CurrentParty, line: LineDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    found = await hotline.list_messages(line, party, limit=limit, now=line.clock())
+    return {"messages": [message_view(m, r) for m, r in found]}
+
+
+@router.get("/messages/{message_id}", summary="One thread with each recipient's status")
+async def thread(message_id: str, party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    return message_view(*await hotline.get_message(line, party, message_id, line.clock()))
+
+
+@router.post("/messages/{message_id}/replies", status_code=201,
+             summary="Reply to a message you received")
+async def reply(message_id: str, body: ReplyIn, party: CurrentParty,
+                line: LineDep) -> dict[str, Any]:
+    done = await hotline.reply(line, party, message_id, ReplyKind(body.reply), body.text,
+                               line.clock())
+    return {"message_id": message_id, **recipient_view(done)}
+
+
+@router.put("/parties/me/escalation", summary="Who is told when you leave a message unanswered")
+async def set_contacts(body: ContactsIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    link = await hotline.set_escalation_contacts(line, party, body.contacts, line.clock())
+    return party_link_view(link)
+
+
+@router.get("/parties/me/escalation", summary="Your escalation contacts")
+async def contacts(party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    return party_link_view(await hotline.escalation_contacts(line, party))

@@ -1,0 +1,260 @@
+"""The hotline: messages between parties, receipts, replies and escalation.
+
+A message goes to one party or to ``"all"`` (every active operator and authority but the
+sender; observers see every thread but take no traffic). Each recipient's side moves
+sent → delivered (the first time its client receives the message: over the stream, by JSON
+polling, or by listing messages) → replied. A recipient that has not replied within the
+urgency's deadline is escalated, and again every deadline until it replies; ``standby`` is a
+reply that holds escalation off for one more deadline, the final replies (acknowledged,
+will_comply, unable) stop it. The latest reply stands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from deconfliction.model.link import PartyLink
+from deconfliction.model.message import BROADCAST, Message, Recipient, ReplyKind, Urgency
+from deconfliction.model.party import Party, Role
+from deconfliction.model.time import rfc3339
+from deconfliction.service.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from deconfliction.service.line import Line
+from deconfliction.store.base import Repository
+
+log = logging.getLogger(__name__)
+
+ESCALATION_BATCH = 500  # due recipients handled per transaction
+Thread = tuple[Message, list[Recipient]]
+
+
+def message_data(m: Message) -> dict[str, Any]:
+    """A message as JSON (events and views)."""
+    return {"id": m.id, "from": m.sender, "to": m.to, "urgency": m.urgency.value,
+            "subject": m.subject, "body": m.body, "refs": list(m.refs), "time": rfc3339(m.time)}
+
+
+def _writer(party: Party) -> None:
+    if party.role is Role.OBSERVER:
+        raise PermissionDenied("observers read everything and write nothing")
+
+
+def _recipients(sender: Party, to: str, parties: list[Party]) -> list[str]:
+    takers = [p for p in parties if p.active and p.role is not Role.OBSERVER
+              and p.name != sender.name]
+    if to == BROADCAST:
+        if not takers:
+            raise ValidationFailed([FieldError("to", "no other party takes hotline traffic")])
+        return [p.name for p in takers]
+    named = {p.name: p for p in parties}.get(to)
+    if named is None or not named.active:
+        raise ValidationFailed([FieldError("to", f"no active party named {to!r}")])
+    if named.name == sender.name:
+        raise ValidationFailed([FieldError("to", "a party cannot message itself")])
+    if named.role is Role.OBSERVER:
+        raise ValidationFailed([FieldError(
+            "to", "observers take no hotline traffic (they see every thread)")])
+    return [named.name]
+
+
+async def send_message(
+    line: Line, party: Party, *, to: str, urgency: Urgency, subject: str, body: str,
+    refs: list[str], now: float,
+) -> Thread:
+    """Send a message; it and each recipient's copy are in the streams when this returns."""
+    _writer(party)
+    message = Message(str(uuid.uuid4()), party.name, to, urgency, subject, body,
+                      tuple(dict.fromkeys(refs)), now)
+    deadline = line.settings.reply_deadlines_s[urgency]
+
+    async def work(repo: Repository) -> Thread:
+        names = _recipients(party, to, await repo.parties())
+        known = await repo.known_refs(message.refs)
+        unknown = [FieldError(f"refs[{i}]", "no operation, constraint or alert with this id")
+                   for i, ref in enumerate(refs) if ref not in known]
+        if unknown:
+            raise ValidationFailed(unknown)
+        recipients = [Recipient(message.id, name, escalate_at=now + deadline)
+                      for name in names]
+        await repo.insert_message(message, recipients)
+        data = message_data(message)
+        await repo.append_event(party.name, "message.sent", now,
+                                {**data, "recipients": names})
+        for name in names:
+            await repo.append_event(name, "message.received", now, data)
+        return message, recipients
+
+    return await line.store.transact(work)
+
+
+async def record_receipts(line: Line, party: Party, message_ids: list[str], now: float) -> None:
+    """The first delivery of these messages to ``party``: a receipt, told to each sender."""
+    if not message_ids:
+        return
+    pending = await line.store.interact(lambda repo: repo.undelivered(party.name, message_ids))
+    if not pending:
+        return
+
+    async def work(repo: Repository) -> None:
+        fresh = await repo.undelivered(party.name, pending)
+        await repo.mark_delivered(party.name, fresh, now)
+        for message_id in fresh:
+            message = await repo.message(message_id)
+            if message is not None:
+                await repo.append_event(message.sender, "message.delivered", now, {
+                    "message_id": message_id, "party": party.name,
+                    "delivered_at": rfc3339(now)})
+
+    await line.store.transact(work)
+
+
+def _visible(party: Party, message: Message, recipients: list[Recipient]) -> bool:
+    return (party.sees_everything or message.sender == party.name
+            or any(r.party == party.name for r in recipients))
+
+
+async def list_messages(line: Line, party: Party, *, limit: int, now: float) -> list[Thread]:
+    """Threads ``party`` sent or received, newest first (observers: all), with each
+    recipient's status; receiving them here counts as delivery."""
+    reader = None if party.sees_everything else party.name
+    found = await line.store.interact(lambda repo: repo.messages(party=reader, limit=limit))
+    ids = [m.id for m in found]
+    await record_receipts(line, party, [m.id for m in found if m.sender != party.name], now)
+    recipients = await line.store.interact(lambda repo: repo.recipients(ids))
+    return [(m, recipients[m.id]) for m in found]
+
+
+async def get_message(line: Line, party: Party, message_id: str, now: float) -> Thread:
+    """One thread, to its sender, its recipients and observers (others: not found)."""
+
+    async def read(repo: Repository) -> Thread | None:
+        message = await repo.message(message_id)
+        if message is None:
+            return None
+        return message, (await repo.recipients([message_id]))[message_id]
+
+    thread = await line.store.interact(read)
+    if thread is None or not _visible(party, *thread):
+        raise NotFound(f"no message {message_id!r}")
+    if any(r.party == party.name and r.delivered_at is None for r in thread[1]):
+        await record_receipts(line, party, [message_id], now)
+        thread = await line.store.interact(read)
+        assert thread is not None
+    return thread
+
+
+async def reply(
+    line: Line, party: Party, message_id: str, kind: ReplyKind, text: str | None, now: float
+) -> Recipient:
+    """A recipient's reply (a human act); replying also counts as delivery."""
+
+    async def work(repo: Repository) -> Recipient:
+        message = await repo.message(message_id)
+        if message is None:
+            raise NotFound(f"no message {message_id!r}")
+        mine = await repo.recipient(message_id, party.name)
+        if mine is None:
+            raise PermissionDenied("only a recipient of this message may reply to it")
+        deadline = line.settings.reply_deadlines_s[message.urgency]
+        if mine.delivered_at is None:
+            await repo.append_event(message.sender, "message.delivered", now, {
+                "message_id": message_id, "party": party.name, "delivered_at": rfc3339(now)})
+        answered = replace(
+            mine, delivered_at=mine.delivered_at if mine.delivered_at is not None else now,
+            reply=kind, reply_text=text, replied_at=now,
+            escalate_at=now + deadline if kind is ReplyKind.STANDBY else None)
+        await repo.put_recipient(answered)
+        data = {"message_id": message_id, "party": party.name, "reply": kind.value,
+                "text": text, "replied_at": rfc3339(now)}
+        for name in dict.fromkeys((message.sender, party.name)):
+            await repo.append_event(name, "message.replied", now, data)
+        return answered
+
+    return await line.store.transact(work)
+
+
+async def set_escalation_contacts(
+    line: Line, party: Party, contacts: list[str], now: float  # noqa: ARG001 - uniform API
+) -> PartyLink:
+    """Who is told, besides observers, when ``party`` leaves a message unanswered."""
+    _writer(party)
+
+    async def work(repo: Repository) -> PartyLink:
+        active = {p.name for p in await repo.parties() if p.active}
+        wrong = [FieldError(f"contacts[{i}]", "not another active party")
+                 for i, name in enumerate(contacts) if name not in active or name == party.name]
+        if wrong:
+            raise ValidationFailed(wrong)
+        link = (await repo.party_links()).get(party.name) or PartyLink(party.name)
+        link = replace(link, contacts=tuple(dict.fromkeys(contacts)))
+        await repo.put_party_link(link)
+        return link
+
+    return await line.store.transact(work)
+
+
+async def escalation_contacts(line: Line, party: Party) -> PartyLink:
+    links = await line.store.interact(lambda repo: repo.party_links())
+    return links.get(party.name) or PartyLink(party.name)
+
+
+async def escalate_due(line: Line, now: float) -> int:
+    """Escalate every recipient whose reply deadline has passed; returns how many.
+
+    Told: the sender, the recipient (a reminder), the recipient's escalation contacts and
+    every observer. The next escalation is one deadline later."""
+    due = await line.store.interact(lambda repo: repo.due_recipients(now, 1))
+    if not due:
+        return 0
+
+    async def work(repo: Repository) -> int:
+        due = await repo.due_recipients(now, ESCALATION_BATCH)
+        if not due:
+            return 0
+        parties = await repo.parties()
+        active = {p.name for p in parties if p.active}
+        observers = [p.name for p in parties if p.active and p.role is Role.OBSERVER]
+        links = await repo.party_links()
+        for r in due:
+            message = await repo.message(r.message_id)
+            if message is None:
+                continue
+            deadline = line.settings.reply_deadlines_s[message.urgency]
+            escalated = replace(r, escalations=r.escalations + 1, escalate_at=now + deadline)
+            await repo.put_recipient(escalated)
+            contacts = links[r.party].contacts if r.party in links else ()
+            told = dict.fromkeys((message.sender, r.party, *contacts, *observers))
+            data = {"message_id": message.id, "party": r.party, "from": message.sender,
+                    "urgency": message.urgency.value, "subject": message.subject,
+                    "sent": rfc3339(message.time), "escalation": escalated.escalations,
+                    "reply": r.reply.value if r.reply else None}
+            for name in told:
+                if name in active:
+                    await repo.append_event(name, "message.escalated", now, data)
+        return len(due)
+
+    return await line.store.transact(work)
+
+
+def escalation_tick_s(line: Line) -> float:
+    """How often to look for due escalations: a quarter of the shortest deadline, 0.1..1 s."""
+    return min(1.0, max(0.1, min(line.settings.reply_deadlines_s.values()) / 4))
+
+
+async def run_escalation(line: Line, stop: asyncio.Event) -> None:
+    """Escalate unanswered messages until ``stop`` is set (safe in several processes: each
+    escalation is one serializable transaction that moves the recipient's next deadline)."""
+    tick = escalation_tick_s(line)
+    while not stop.is_set():
+        try:
+            while await escalate_due(line, line.clock()) == ESCALATION_BATCH:
+                pass
+        except Exception:
+            log.exception("escalation pass failed; retrying next tick")
+        try:
+            await asyncio.wait_for(stop.wait(), tick)
+        except TimeoutError:
+            pass
