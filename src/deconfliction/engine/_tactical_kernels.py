@@ -198,6 +198,25 @@ def _apart(box: F64, a: int, b: int) -> bool:
 
 
 @njit(cache=True, nogil=True)
+def _put(
+    out_i: I64, out_f: F64, out_l: Bools, m: int, a: int, b: int,
+    t_in: float, t_out: float, tcpa: float, dcpa: float, vcpa: float, lost: bool,
+) -> tuple[I64, F64, Bools]:
+    """Write encounter (a, b) as row ``m``, growing the buffers when full."""
+    if m == out_i.shape[0]:
+        out_i, out_f, out_l = _grown(out_i, out_f, out_l)
+    out_i[m, 0] = min(a, b)
+    out_i[m, 1] = max(a, b)
+    out_f[m, 0] = t_in
+    out_f[m, 1] = t_out
+    out_f[m, 2] = tcpa
+    out_f[m, 3] = dcpa
+    out_f[m, 4] = vcpa
+    out_l[m] = lost
+    return out_i, out_f, out_l
+
+
+@njit(cache=True, nogil=True)
 def _grown(out_i: I64, out_f: F64, out_l: Bools) -> tuple[I64, F64, Bools]:
     """Output buffers of twice the capacity, holding the same rows."""
     m = out_i.shape[0]
@@ -361,16 +380,9 @@ def slice_pairs(
                     a, b, state, h_eff, v_eff, look_ahead
                 )
                 if ok:
-                    if m == out_i.shape[0]:
-                        out_i, out_f, out_l = _grown(out_i, out_f, out_l)
-                    out_i[m, 0] = min(a, b)
-                    out_i[m, 1] = max(a, b)
-                    out_f[m, 0] = t_in
-                    out_f[m, 1] = t_out
-                    out_f[m, 2] = tcpa
-                    out_f[m, 3] = dcpa
-                    out_f[m, 4] = vcpa
-                    out_l[m] = lost
+                    out_i, out_f, out_l = _put(
+                        out_i, out_f, out_l, m, a, b, t_in, t_out, tcpa, dcpa, vcpa, lost
+                    )
                     m += 1
     if with_big:
         for a in range(n):
@@ -387,16 +399,9 @@ def slice_pairs(
                     a, b, state, h_eff, v_eff, look_ahead
                 )
                 if ok:
-                    if m == out_i.shape[0]:
-                        out_i, out_f, out_l = _grown(out_i, out_f, out_l)
-                    out_i[m, 0] = min(a, b)
-                    out_i[m, 1] = max(a, b)
-                    out_f[m, 0] = t_in
-                    out_f[m, 1] = t_out
-                    out_f[m, 2] = tcpa
-                    out_f[m, 3] = dcpa
-                    out_f[m, 4] = vcpa
-                    out_l[m] = lost
+                    out_i, out_f, out_l = _put(
+                        out_i, out_f, out_l, m, a, b, t_in, t_out, tcpa, dcpa, vcpa, lost
+                    )
                     m += 1
     return out_i[:m], out_f[:m], out_l[:m]
 
