@@ -19,6 +19,11 @@ deadlines_s = {distress = 30, urgent = 60, routine = 600}
 [stream]
 heartbeat_s = 15                        # ": heartbeat" on a quiet SSE stream
 poll_s = 0.25                           # streams also poll (events from other processes)
+
+[webhooks]
+timeout_s = 5                           # one POST to a party's webhook
+retry_min_s = 0.5                       # back-off after a failure, doubling (jittered) ...
+retry_max_s = 60                        # ... up to this
 ```
 """
 
@@ -34,7 +39,8 @@ from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, Sepa
 from deconfliction.service.line import LineSettings
 
 KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles", "detection_interval_s",
-              "track_coast_s", "track_drop_s", "same_party_conflicts", "hotline", "stream"}
+              "track_coast_s", "track_drop_s", "same_party_conflicts", "hotline", "stream",
+              "webhooks"}
 _SECONDS = ("notice_period_s", "detection_interval_s", "track_coast_s", "track_drop_s")
 
 
@@ -80,7 +86,7 @@ def _table(data: dict[str, Any], name: str, keys: set[str]) -> dict[str, Any]:
 
 
 def _live(settings: LineSettings, data: dict[str, Any]) -> LineSettings:
-    """The ``[hotline]`` and ``[stream]`` tables."""
+    """The ``[hotline]``, ``[stream]`` and ``[webhooks]`` tables."""
     hotline = _table(data, "hotline", {"deadlines_s"})
     if "deadlines_s" in hotline:
         given = hotline["deadlines_s"]
@@ -103,6 +109,13 @@ def _live(settings: LineSettings, data: dict[str, Any]) -> LineSettings:
     if "poll_s" in stream:
         settings = replace(settings, stream_poll_s=_positive(stream["poll_s"],
                                                              "[stream] poll_s"))
+    webhooks = _table(data, "webhooks", {"timeout_s", "retry_min_s", "retry_max_s"})
+    for key in ("timeout_s", "retry_min_s", "retry_max_s"):
+        if key in webhooks:
+            settings = replace(settings, **{f"webhook_{key}": _positive(
+                webhooks[key], f"[webhooks] {key}")})
+    if settings.webhook_retry_min_s > settings.webhook_retry_max_s:
+        raise ConfigError("[webhooks] retry_min_s must not exceed retry_max_s")
     return settings
 
 

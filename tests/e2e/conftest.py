@@ -51,7 +51,6 @@ import httpx
 import pytest
 from pyproj import Geod
 
-
 # Database, DatabaseFactory and the CLI helpers come from tests/conftest.py through fixtures
 # (``session_databases``, ``database_factory``, ``cli``); conftest modules are not importable.
 Database = Any

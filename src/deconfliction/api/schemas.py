@@ -200,3 +200,10 @@ class ContactsIn(Strict):
 
 class StatusIn(Strict):
     status: Literal["normal", "talks_suspended"]
+
+
+class WebhookIn(Strict):
+    """Your webhook: where your events are POSTed, and the secret that signs them."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    secret: Annotated[str, Field(min_length=16, max_length=256)]

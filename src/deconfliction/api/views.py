@@ -16,6 +16,7 @@ from deconfliction.model.party import Party
 from deconfliction.model.time import rfc3339
 from deconfliction.model.track import Aircraft, StateReport, Track
 from deconfliction.model.volume import Volume, footprint_to_geojson
+from deconfliction.model.webhook import Webhook
 
 PUBLIC_OPERATION_FIELDS = ("id", "owner", "volumes", "priority", "state", "ovn", "short_notice")
 
@@ -91,6 +92,16 @@ def message_view(m: Message, recipients: list[Recipient]) -> dict[str, Any]:
 def party_link_view(link: PartyLink) -> dict[str, Any]:
     return {"party": link.party, "status": link.status.value,
             "status_since": _when(link.status_at), "contacts": list(link.contacts)}
+
+
+def webhook_view(hook: Webhook, pending: int) -> dict[str, Any]:
+    """A webhook and its delivery state; never its secret."""
+    return {"url": hook.url, "created_at": rfc3339(hook.created_at),
+            "updated_at": rfc3339(hook.updated_at), "delivered_seq": hook.delivered_seq,
+            "delivered_at": _when(hook.delivered_at), "pending": pending,
+            "failures": hook.failures, "last_error": hook.last_error,
+            "last_attempt_at": _when(hook.last_attempt_at),
+            "next_attempt_at": _when(hook.next_attempt_at)}
 
 
 def link_test_view(t: LinkTest) -> dict[str, Any]:

@@ -23,6 +23,9 @@ REPLY_DEADLINES_S: Mapping[Urgency, float] = {
     Urgency.DISTRESS: 30.0, Urgency.URGENT: 60.0, Urgency.ROUTINE: 600.0}
 HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies and clients from timing out
 STREAM_POLL_S = 0.25  # live streams also poll: other processes' events wake nobody here
+WEBHOOK_TIMEOUT_S = 5.0  # one webhook POST, connect to last byte: a slow receiver waits alone
+WEBHOOK_RETRY_MIN_S = 0.5  # a failed webhook POST is retried after this, doubling ...
+WEBHOOK_RETRY_MAX_S = 60.0  # ... up to this (each jittered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,9 @@ class LineSettings:
         default_factory=lambda: dict(REPLY_DEADLINES_S))
     heartbeat_s: float = HEARTBEAT_S
     stream_poll_s: float = STREAM_POLL_S
+    webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
+    webhook_retry_min_s: float = WEBHOOK_RETRY_MIN_S
+    webhook_retry_max_s: float = WEBHOOK_RETRY_MAX_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from deconfliction.model.operation import Operation
 from deconfliction.model.party import Party
 from deconfliction.model.track import Aircraft, Track
 from deconfliction.model.volume import Volume
+from deconfliction.model.webhook import Webhook
 
 T = TypeVar("T")
 CommitHook = Callable[[set[str]], None]
@@ -148,8 +149,27 @@ class HotlineRepo(Protocol):
     async def add_link_ack(self, test_id: str, party: str, at: float) -> None: ...
 
 
+class WebhookRepo(Protocol):
+    """Each party's optional webhook and how far delivery to it has got."""
+
+    async def webhook(self, party: str) -> Webhook | None: ...
+    async def webhooks(self) -> list[Webhook]: ...
+    async def put_webhook(self, webhook: Webhook) -> None: ...
+    async def delete_webhook(self, party: str) -> bool: ...
+    async def webhook_delivered(self, party: str, url: str, seq: int, at: float) -> bool:
+        """Advance delivery to ``seq`` (never backwards; only while ``url`` is the target)."""
+        ...
+
+    async def webhook_failed(
+        self, party: str, url: str, error: str, at: float, next_at: float
+    ) -> None: ...
+    async def last_seq(self, party: str) -> int:
+        """The sequence number of the party's latest event (0: none yet)."""
+        ...
+
+
 class Repository(
     PartyRepo, OperationRepo, ConstraintRepo, VolumeIndex, EventRepo, TacticalRepo,
-    HotlineRepo, Protocol,
+    HotlineRepo, WebhookRepo, Protocol,
 ):
     """Everything the service may do to persistent state, inside one unit of work."""

@@ -201,3 +201,19 @@ link_test_ack = Table(
     Column("party", String(64), primary_key=True),
     Column("acked_at", Double, nullable=False),
 )
+
+webhook = Table(
+    "webhook",
+    metadata,
+    Column("party", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # as given: it is needed to sign
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("delivered_seq", BigInteger, nullable=False),
+    Column("delivered_at", Double, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_attempt_at", Double, nullable=True),
+    Column("next_attempt_at", Double, nullable=True),
+)

@@ -29,6 +29,7 @@ from deconfliction.store.schema import (
 )
 from deconfliction.store.sql_hotline import HotlineSql
 from deconfliction.store.sql_tactical import TacticalSql
+from deconfliction.store.sql_webhooks import WebhookSql
 
 _OPERATION = "operation"
 _CONSTRAINT = "constraint"
@@ -48,7 +49,7 @@ def _party_from_row(row: Row[Any]) -> Party:
     return Party(row.name, Role(row.role), row.created_at, row.revoked_at)
 
 
-class SqlRepository(TacticalSql, HotlineSql):
+class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
     """Repository functions over one connection (inside whatever transaction it holds)."""
 
     def __init__(self, connection: AsyncConnection) -> None:
