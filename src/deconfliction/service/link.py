@@ -18,6 +18,7 @@ from deconfliction.model.party import Party, Role
 from deconfliction.model.time import rfc3339
 from deconfliction.service.errors import NotFound, PermissionDenied
 from deconfliction.service.line import Line
+from deconfliction.service.parties import tell_every_party
 from deconfliction.store.base import Repository
 
 
@@ -72,10 +73,8 @@ async def set_status(line: Line, party: Party, status: PartyStatus, now: float) 
         link = (await repo.party_links()).get(party.name) or PartyLink(party.name)
         link = replace(link, status=status, status_at=now)
         await repo.put_party_link(link)
-        for p in await repo.parties():
-            if p.active:
-                await repo.append_event(p.name, "party.status", now, {
-                    "party": party.name, "status": status.value, "since": rfc3339(now)})
+        await tell_every_party(repo, "party.status", now, {
+            "party": party.name, "status": status.value, "since": rfc3339(now)})
         return link
 
     return await line.store.transact(work)
@@ -88,10 +87,8 @@ async def send_link_test(line: Line, party: Party, now: float) -> LinkTest:
 
     async def work(repo: Repository) -> LinkTest:
         await repo.insert_link_test(test)
-        for p in await repo.parties():
-            if p.active:
-                await repo.append_event(p.name, "line.test", now, {
-                    "test_id": test.id, "from": party.name, "time": rfc3339(now)})
+        await tell_every_party(repo, "line.test", now, {
+            "test_id": test.id, "from": party.name, "time": rfc3339(now)})
         return test
 
     return await line.store.transact(work)

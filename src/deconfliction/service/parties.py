@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import Any
 
 from deconfliction.model.party import Party, Role
 from deconfliction.service.errors import (
@@ -15,6 +16,7 @@ from deconfliction.service.errors import (
     ValidationFailed,
 )
 from deconfliction.service.line import Line
+from deconfliction.store.base import Repository
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESERVED_NAMES = frozenset({"all", "unidentified"})  # message broadcast; unclaimed aircraft
@@ -36,7 +38,7 @@ async def add_party(line: Line, name: str, role: Role, now: float) -> tuple[Part
     token = "dl_" + secrets.token_urlsafe(32)
     party = Party(name, role, now)
 
-    async def work(repo):  # type: ignore[no-untyped-def]
+    async def work(repo: Repository) -> None:
         if await repo.party(name) is not None:
             raise AlreadyExists(f"a party named {name!r} exists already")
         await repo.add_party(party, token_hash(token))
@@ -52,7 +54,7 @@ async def list_parties(line: Line) -> list[Party]:
 async def revoke_party(line: Line, name: str, now: float) -> None:
     """Revoke a party's token: every later call with it gets 401. Its records stay."""
 
-    async def work(repo):  # type: ignore[no-untyped-def]
+    async def work(repo: Repository) -> None:
         if await repo.party(name) is None:
             raise NotFound(f"no party named {name!r}")
         await repo.revoke_party(name, now)
@@ -68,3 +70,12 @@ async def authenticate(line: Line, token: str | None) -> Party:
     if party is None or not party.active:
         raise Unauthenticated("unknown or revoked token")
     return party
+
+
+async def tell_every_party(
+    repo: Repository, kind: str, now: float, data: dict[str, Any]
+) -> None:
+    """Append the same event to every active party's stream, in this unit of work."""
+    for party in await repo.parties():
+        if party.active:
+            await repo.append_event(party.name, kind, now, data)

@@ -33,6 +33,7 @@ from deconfliction.model.track import UNIDENTIFIED, Aircraft, Track
 from deconfliction.service.alerts import visible_details
 from deconfliction.service.line import Line
 from deconfliction.service.operations import new_ovn
+from deconfliction.service.parties import tell_every_party
 from deconfliction.store.base import Repository
 
 log = logging.getLogger(__name__)
@@ -270,12 +271,10 @@ class DetectionCycle:
         changed = replace(operation, state=state, ovn=new_ovn(),
                           version=operation.version + 1, updated_at=now)
         await repo.update_operation(changed)
-        for p in await repo.parties():
-            if p.active:
-                await repo.append_event(p.name, "operation.state", now, {
-                    "operation_id": operation.id, "owner": operation.owner,
-                    "state": state.value, "previous_state": operation.state.value,
-                    "ovn": changed.ovn})
+        await tell_every_party(repo, "operation.state", now, {
+            "operation_id": operation.id, "owner": operation.owner,
+            "state": state.value, "previous_state": operation.state.value,
+            "ovn": changed.ovn})
 
     def _alert_after(self, transition: Transition, now: float) -> Alert:
         """The alert's record once ``transition`` has happened."""
