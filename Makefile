@@ -3,17 +3,45 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test console chromium bench clean
+
+# The console (console/, built with npm) goes into the package, which serves it at "/".
+CONSOLE_DIST    := src/deconfliction/console_dist/index.html
+CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html \
+                   console/package.json console/package-lock.json console/vite.config.ts \
+                   console/tsconfig.json
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+install: $(BIN)/python console
 	$(BIN)/python -m pip install --quiet -e .
 
-install-test: $(BIN)/python
+install-test: $(BIN)/python console chromium
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+console: $(CONSOLE_DIST)
+
+# npm ci only when the lock file changed; the build only when a source is newer than it.
+console/node_modules/.package-lock.json: console/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 20.19+) is needed to build the console" >&2; exit 1; }
+	cd console && npm ci --no-audit --no-fund
+	@touch $@
+
+$(CONSOLE_DIST): $(CONSOLE_SOURCES) console/node_modules/.package-lock.json
+	cd console && npm run build
+
+# Debian's Chromium for the browser tests (tests/browser); without it they skip, saying why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      || echo "warning: could not install chromium: the browser tests will skip" >&2; \
+	  else \
+	    echo "note: /usr/bin/chromium is missing (install Debian's chromium as root): the browser tests will skip" >&2; \
+	  fi; \
+	fi
 
 demo: install
 	$(BIN)/deconfliction demo
@@ -26,4 +54,4 @@ bench: install-test
 	$(BIN)/python bench/tactical.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo.db*
+	rm -rf $(VENV) build *.egg-info demo.db* console/node_modules src/deconfliction/console_dist

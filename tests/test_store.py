@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from dataclasses import replace
 
 import pytest
@@ -407,20 +408,16 @@ async def test_postgres_serialization_retry_on_racing_seq(database_factory) -> N
     try:
         await add_parties(store, "blue")
         attempts = {0: 0, 1: 0}
-        arrived = 0
-        both_read = asyncio.Event()
+        # units of work run on worker threads: the first attempts meet at a thread barrier
+        both_read = threading.Barrier(2, timeout=10)
 
         def racer(i: int):
             async def work(repo):
-                nonlocal arrived
                 attempts[i] += 1
                 # read the party's stream (the "read" of read-then-insert) ...
                 await repo.events("blue", after=0, limit=100)
                 if attempts[i] == 1:  # ... and let the other read too before either writes
-                    arrived += 1
-                    if arrived == 2:
-                        both_read.set()
-                    await asyncio.wait_for(both_read.wait(), timeout=10)
+                    both_read.wait()
                 return await repo.append_event("blue", "alert", T0 + i, {"racer": i})
             return work
 
@@ -432,3 +429,44 @@ async def test_postgres_serialization_retry_on_racing_seq(database_factory) -> N
         assert sorted(e.data["racer"] for e in stored) == [0, 1]
     finally:
         await store.close()
+
+
+async def test_concurrent_units_commit_together_and_fail_alone(store) -> None:
+    """Many writes at once (SQLite commits them as one batch, one savepoint each): the one that
+    fails leaves nothing behind and the others are all stored, numbered in order; each unit
+    sees what the ones before it wrote; every caller is answered only after its commit, with
+    the events it appended handed to the commit hooks."""
+    await add_parties(store, "blue")
+    committed: list = []
+    store.on_commit(committed.extend)
+
+    def append(i: int):
+        async def work(repo):
+            event = await repo.append_event("blue", "alert", T0 + i, {"i": i})
+            if i == 7:
+                raise ValueError("refused")
+            return event
+        return work
+
+    results = await asyncio.gather(*(store.transact(append(i)) for i in range(20)),
+                                   return_exceptions=True)
+    assert isinstance(results[7], ValueError)
+    stored = await store.interact(lambda r: r.events("blue", after=0, limit=100))
+    assert [e.seq for e in stored] == list(range(1, 20))  # gap-free: the refused unit left no hole
+    assert sorted(e.data["i"] for e in stored) == [i for i in range(20) if i != 7]
+    assert {e.seq for e in results if not isinstance(e, Exception)} == set(range(1, 20))
+    assert sorted(e.seq for e in committed) == list(range(1, 20))
+
+
+async def test_unit_of_work_must_not_await_other_things(store) -> None:
+    """A unit of work runs whole on the store's thread: awaiting anything but the repository
+    is a programming error, reported as such, and the unit is rolled back."""
+    await add_parties(store, "blue")
+
+    async def work(repo):
+        await repo.append_event("blue", "alert", T0, {})
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="awaited something other than its repository"):
+        await store.transact(work)
+    assert await store.interact(lambda r: r.events("blue", after=0, limit=10)) == []

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from deconfliction import __version__
+from deconfliction import __version__, ledger_cli
 
 GRACEFUL_SHUTDOWN_S = 3.0  # how long open event streams may delay a clean stop
 
@@ -66,10 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--duration", type=float, default=None,
                         help="replay only this many seconds of the recording")
 
-    demo = commands.add_parser("demo", help="serve a seeded demo scenario (fresh database)")
-    demo.add_argument("--db", type=Path, default=Path("demo.db"))
+    ledger_cli.add_commands(commands, _database_args)
+
+    demo = commands.add_parser(
+        "demo", help="serve the northern-Syria demo: a seeded day, simulated aircraft and "
+                     "hotline traffic (fresh database)")
+    demo.add_argument("--db", type=Path, default=Path("demo.db"),
+                      help="SQLite file, deleted and created anew (default ./demo.db)")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--config", type=Path, default=None, help="TOML configuration file")
+    demo.add_argument("--real-traffic", action="store_true",
+                      help="replay the real OpenSky ADS-B sample (around Paris) instead of "
+                           "the simulated aircraft")
     return parser
 
 
@@ -196,6 +205,14 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from deconfliction.config import load_settings
+    from deconfliction.demo import run_demo
+
+    return run_demo(args.db, args.host, args.port, settings=load_settings(args.config),
+                    real_traffic=args.real_traffic)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from deconfliction.config import ConfigError
@@ -210,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             return _feed(args)
         if args.command == "replay":
             return _replay(args)
-        from deconfliction.demo import run_demo
-
-        return run_demo(args.db, args.host, args.port)
+        if args.command in ("ledger", "incident"):
+            return ledger_cli.run(args, _open)
+        return _demo(args)
     except LineError as error:
         return _fail(error.detail)
     except (ConfigError, FileNotFoundError, ValueError) as error:

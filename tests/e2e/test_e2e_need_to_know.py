@@ -53,7 +53,7 @@ def test_replace_keeps_need_to_know(api, geo, area, secret_op):
                                 [geo.volume(geo.square(area), 2000, 3000)], priority=2,
                                 callsigns=["VIPER01", "VIPER02"],
                                 notes="strike package, do not share"), 200)
-    assert set(new) == geo.FULL_VIEW_KEYS
+    assert set(new) == geo.FULL_VIEW_KEYS | {"receipt"}  # a write's view carries its receipt
     for party in ("red", "mission"):
         v = api.get_op(party, secret_op["id"])
         assert set(v) == geo.RESTRICTED_VIEW_KEYS

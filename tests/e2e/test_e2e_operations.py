@@ -15,7 +15,7 @@ def test_create_returns_the_full_view(api, geo, area):
     op = api.create_op("blue", [v1, v2], priority=3, state="activated",
                        callsigns=["BLUE11", "BLUE12"], notes="recce, two ships")
     after = geo.now() + timedelta(seconds=1)
-    assert set(op) == geo.FULL_VIEW_KEYS
+    assert set(op) == geo.FULL_VIEW_KEYS | {"receipt"}  # a write's view carries its receipt
     assert isinstance(op["id"], str) and op["id"]
     assert op["owner"] == "blue"
     assert op["priority"] == 3
@@ -36,7 +36,8 @@ def test_get_and_list(api, geo, area):
     v = geo.volume(geo.square(area))
     op = api.create_op("blue", [v], callsigns=["B1"], notes="n")
     got = api.get_op("blue", op["id"])
-    assert got == op
+    assert got == {k: v for k, v in op.items() if k != "receipt"}  # the write's view, less its
+    assert op["receipt"]["leaf_index"] >= 0  # ledger receipt (tests/e2e/test_e2e_ledger.py)
     listed = {o["id"]: o for o in api.list_ops("blue")}
     assert op["id"] in listed
     assert listed[op["id"]]["ovn"] == op["ovn"]
@@ -70,7 +71,7 @@ def test_replace_with_current_ovn(api, geo, area):
     r = api.put_op("blue", op["id"], op["ovn"], [v2], priority=2, state="activated",
                    callsigns=["A", "B"], notes="second")
     new = api.expect(r, 200)
-    assert set(new) == geo.FULL_VIEW_KEYS
+    assert set(new) == geo.FULL_VIEW_KEYS | {"receipt"}
     assert new["id"] == op["id"]
     assert new["ovn"] != op["ovn"]
     assert new["priority"] == 2 and new["state"] == "activated"
@@ -80,7 +81,7 @@ def test_replace_with_current_ovn(api, geo, area):
     assert geo.parse_time(new["created_at"]) == geo.parse_time(op["created_at"])
     assert geo.parse_time(new["updated_at"]) >= geo.parse_time(op["updated_at"])
     # What we read back is the new version.
-    assert api.get_op("blue", op["id"]) == new
+    assert api.get_op("blue", op["id"]) == {k: v for k, v in new.items() if k != "receipt"}
     # The old place is free, the new one is taken (as seen by the query).
     assert op["id"] not in {o["id"] for o in api.query("watch", geo.area4d(geo.square(area, 500)))}
     assert op["id"] in {o["id"] for o in api.query(

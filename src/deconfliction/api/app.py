@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI
 
 from deconfliction import __version__
 from deconfliction.api import problems
 from deconfliction.api.routes import (
+    console,
     constraints,
     events,
     hotline,
+    ledger,
     link,
     meta,
     operations,
@@ -21,15 +24,24 @@ from deconfliction.api.routes import (
     webhooks,
 )
 from deconfliction.service.hotline import run_escalation
+from deconfliction.service.ledger import RecordingStore, run_signer
 from deconfliction.service.line import Line
 from deconfliction.service.tactical import run_detection
 from deconfliction.service.webhooks import run_webhooks
 
+BackgroundTask = Callable[[Line, asyncio.Event], Awaitable[None]]
+"""A coroutine run beside the API until its ``stop`` event is set (e.g. the demo's aircraft)."""
 
-def create_app(line: Line, *, detection: bool = True) -> FastAPI:
-    """An ASGI app serving ``line``: the HTTP API, the hotline's escalation, webhook delivery
-    and (unless ``detection`` is False) the tactical detection cycle; the store is closed when
-    the app shuts down. Commits wake this process's event streams."""
+
+def create_app(
+    line: Line, *, detection: bool = True, tasks: Sequence[BackgroundTask] = ()
+) -> FastAPI:
+    """An ASGI app serving ``line``: the HTTP API, the hotline's escalation, webhook delivery,
+    (unless ``detection`` is False) the tactical detection cycle and any extra ``tasks``; the
+    store is closed when the app shuts down. Commits wake this process's event streams. The
+    ledger's tree heads are signed here too, and the store is wrapped so that write responses
+    can carry their receipts."""
+    line = replace(line, store=RecordingStore(line.store))
     line.store.on_commit(line.live.notifier.notify)
 
     @asynccontextmanager
@@ -40,12 +52,17 @@ def create_app(line: Line, *, detection: bool = True) -> FastAPI:
             detector = asyncio.create_task(run_detection(line, stop), name="detection-cycle")
         escalator = asyncio.create_task(run_escalation(line, stop), name="escalation")
         deliverer = asyncio.create_task(run_webhooks(line, stop), name="webhooks")
+        signer = asyncio.create_task(run_signer(line, stop), name="ledger-signer")
+        extra = [asyncio.create_task(run(line, stop)) for run in tasks]
         yield
         stop.set()
+        for running in extra:
+            await running
         if detector is not None:
             await detector
         await escalator
         await deliverer
+        await signer
         await line.store.close()
 
     app = FastAPI(
@@ -59,6 +76,8 @@ def create_app(line: Line, *, detection: bool = True) -> FastAPI:
     problems.install(app)
     app.add_middleware(problems.BodyLimit)
     for router in (meta.router, events.router, operations.router, constraints.router,
-                   tactical.router, hotline.router, link.router, webhooks.router):
+                   tactical.router, hotline.router, link.router, webhooks.router,
+                   ledger.router):
         app.include_router(router)
+    console.install(app)  # after the API: it only adds "/" and "/assets"
     return app

@@ -11,7 +11,8 @@ from deconfliction.service.line import Line
 from deconfliction.service.parties import authenticate
 
 
-def get_line(request: Request) -> Line:
+async def get_line(request: Request) -> Line:
+    """The line this app serves (async: a plain function would be run on a thread)."""
     line: Line = request.app.state.line
     return line
 
@@ -20,8 +21,10 @@ LineDep = Annotated[Line, Depends(get_line)]
 
 
 async def current_party(
-    line: LineDep, authorization: Annotated[str | None, Header()] = None
+    request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Party:
+    """The party whose bearer token came with the request (401 without a valid one)."""
+    line: Line = request.app.state.line  # not ``LineDep``: one dependency less per request
     token = None
     if authorization:
         scheme, _, value = authorization.partition(" ")

@@ -47,11 +47,27 @@ TITLES = {
 }
 
 
-def problem(status: int, code: str, detail: str, **extensions: Any) -> JSONResponse:
-    body = {"type": f"urn:deconfliction:problem:{code}", "title": TITLES.get(code, code),
+def problem_body(status: int, code: str, detail: str, **extensions: Any) -> dict[str, Any]:
+    """An RFC 9457 problem object: type, title, status, detail, code and the extensions."""
+    return {"type": f"urn:deconfliction:problem:{code}", "title": TITLES.get(code, code),
             "status": status, "detail": detail, "code": code, **jsonable(extensions)}
+
+
+def problem(status: int, code: str, detail: str, **extensions: Any) -> JSONResponse:
+    body = problem_body(status, code, detail, **extensions)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def error_status(error: errors.LineError) -> int:
+    """The HTTP status a coded error maps to."""
+    return next(s for cls, s in STATUS.items() if isinstance(error, cls))
+
+
+def error_problem(error: errors.LineError) -> dict[str, Any]:
+    """The problem object a coded error becomes: what its response carries, and what a dry
+    run (POST /v1/operations/check) embeds as the refusal the declaration would meet."""
+    return problem_body(error_status(error), error.code, error.detail, **error.extensions)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -91,8 +107,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.LineError)
     async def _line_error(_request: Request, exc: errors.LineError) -> JSONResponse:
-        status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
-        return problem(status, exc.code, exc.detail, **exc.extensions)
+        return problem(error_status(exc), exc.code, exc.detail, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,9 +6,11 @@ import dataclasses
 from typing import Any
 
 from deconfliction.engine.strategic import Region
+from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
+from deconfliction.model.ledger import Leaf
 from deconfliction.model.link import LinkTest, PartyLink
 from deconfliction.model.message import Message, Recipient
 from deconfliction.model.operation import Operation
@@ -51,6 +53,12 @@ def operation_view(o: Operation, full: bool) -> dict[str, Any]:
         view.update(callsigns=list(o.callsigns), notes=o.notes,
                     created_at=rfc3339(o.created_at), updated_at=rfc3339(o.updated_at))
     return view
+
+
+def override_view(o: Operation) -> dict[str, Any]:
+    """A lower-priority operation a plan would override: who is told, and its version (as a
+    refusal's ``missing_ovns`` names it; never private fields)."""
+    return {"operation_id": o.id, "owner": o.owner, "priority": o.priority, "ovn": o.ovn}
 
 
 def constraint_view(c: Constraint) -> dict[str, Any]:
@@ -147,3 +155,33 @@ def alert_view(a: Alert, details: dict[str, Any]) -> dict[str, Any]:
             "raised_at": rfc3339(a.raised_at), "updated_at": rfc3339(a.updated_at),
             "cleared_at": rfc3339(a.cleared_at) if a.cleared_at is not None else None,
             **details}
+
+
+def head_view(h: SignedTreeHead) -> dict[str, Any]:
+    """A signed tree head: ``SignedTreeHead.to_dict`` (hashes hex, signature base64) and its
+    time in RFC 3339."""
+    return {**h.to_dict(), "timestamp": rfc3339(h.timestamp_ms / 1000)}
+
+
+def leaf_view(leaf: Leaf, full: bool) -> dict[str, Any]:
+    """A ledger leaf: its hash always; its entry (JSON, canonicalised again by RFC 8785 it is
+    the bytes the hash covers) only to a reader with need-to-know."""
+    view: dict[str, Any] = {"index": leaf.index, "leaf_hash": leaf.leaf_hash.hex()}
+    if full:
+        view["entry"] = leaf.content()
+    return view
+
+
+def receipt_view(recorded: list[Leaf]) -> dict[str, Any] | None:
+    """A write's receipt: its leaf, and where to fetch the signed head and proof that will
+    include it (within about a second); None if the request changed nothing."""
+    if not recorded:
+        return None
+    leaf = recorded[0]
+    return {"leaf_index": leaf.index, "leaf_hash": leaf.leaf_hash.hex(), "tree_head": None,
+            "url": f"/v1/ledger/receipts/{leaf.index}"}
+
+
+def with_receipt(view: dict[str, Any], recorded: list[Leaf]) -> dict[str, Any]:
+    """``view`` with the ``receipt`` of the write that produced it."""
+    return {**view, "receipt": receipt_view(recorded)}

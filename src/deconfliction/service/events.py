@@ -28,8 +28,8 @@ def _check_after(after: int, field: str = "after") -> None:
 
 async def delivered(line: Line, party: Party, found: list[Event], now: float) -> None:
     """These events reached ``party``'s client: record receipts of the messages among them."""
-    await record_receipts(line, party, [e.data["id"] for e in found
-                                        if e.kind == "message.received"], now)
+    await record_receipts(line, party, {e.data["id"]: e.data["from"] for e in found
+                                        if e.kind == "message.received"}, now)
 
 
 async def read_events(
@@ -55,19 +55,32 @@ def follow(
     return _follow(line, party, after)
 
 
+def _continuing(pushed: list[Event], last: int) -> list[Event] | None:
+    """The pushed events after ``last`` if they continue it without a gap (else ``None``)."""
+    fresh = [e for e in pushed if e.seq > last]
+    if fresh and all(e.seq == last + 1 + i for i, e in enumerate(fresh)):
+        return fresh
+    return None if fresh else []
+
+
 async def _follow(line: Line, party: Party, after: int) -> AsyncIterator[list[Event]]:
     settings = line.settings
     presence = line.live.presence
     last = after
     quiet_since = time.monotonic()
     presence.opened(party.name, line.clock())
+    must_read = True  # at the start, after a poll interval, after a full page
     try:
-        with line.live.notifier.subscribe(party.name) as woken:
+        with line.live.notifier.subscribe(party.name) as mailbox:
             while True:
-                woken.clear()  # before the read: a commit after it sets the flag again
-                found = await line.store.interact(
-                    lambda repo, after=last: repo.events(party.name, after=after,
-                                                         limit=MAX_EVENTS_PER_READ))
+                mailbox.flag.clear()  # before the read: a commit after it sets the flag again
+                pushed = mailbox.take()
+                found = None if pushed is None or must_read else _continuing(pushed, last)
+                if found is None:  # the database is the truth: read what follows ``last``
+                    found = await line.store.interact(
+                        lambda repo, after=last: repo.events(party.name, after=after,
+                                                             limit=MAX_EVENTS_PER_READ))
+                    must_read = len(found) == MAX_EVENTS_PER_READ
                 if found:
                     last = found[-1].seq
                     yield found
@@ -83,9 +96,9 @@ async def _follow(line: Line, party: Party, after: int) -> AsyncIterator[list[Ev
                     presence.seen(party.name, line.clock())
                     continue
                 try:
-                    # the poll catches events committed by other processes
-                    await asyncio.wait_for(woken.wait(), min(settings.stream_poll_s, beat_in))
+                    await asyncio.wait_for(mailbox.flag.wait(),
+                                           min(settings.stream_poll_s, beat_in))
                 except TimeoutError:
-                    pass
+                    must_read = True  # the poll catches events committed by other processes
     finally:
         presence.closed(party.name, line.clock())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -71,7 +72,12 @@ async def send_message(
     deadline = line.settings.reply_deadlines_s[urgency]
 
     async def work(repo: Repository) -> Thread:
-        names = _recipients(party, to, await repo.parties())
+        if to == BROADCAST:
+            candidates = await repo.parties()
+        else:
+            named = await repo.party(to)
+            candidates = [named] if named is not None else []
+        names = _recipients(party, to, candidates)
         known = await repo.known_refs(message.refs)
         unknown = [FieldError(f"refs[{i}]", "no operation, constraint or alert with this id")
                    for i, ref in enumerate(refs) if ref not in known]
@@ -90,23 +96,18 @@ async def send_message(
     return await line.store.transact(work)
 
 
-async def record_receipts(line: Line, party: Party, message_ids: list[str], now: float) -> None:
-    """The first delivery of these messages to ``party``: a receipt, told to each sender."""
-    if not message_ids:
-        return
-    pending = await line.store.interact(lambda repo: repo.undelivered(party.name, message_ids))
-    if not pending:
+async def record_receipts(
+    line: Line, party: Party, senders: Mapping[str, str], now: float
+) -> None:
+    """The first delivery to ``party`` of these messages (id → sender): a receipt each, told
+    to its sender. Messages already delivered are left as they are."""
+    if not senders:
         return
 
     async def work(repo: Repository) -> None:
-        fresh = await repo.undelivered(party.name, pending)
-        await repo.mark_delivered(party.name, fresh, now)
-        for message_id in fresh:
-            message = await repo.message(message_id)
-            if message is not None:
-                await repo.append_event(message.sender, "message.delivered", now, {
-                    "message_id": message_id, "party": party.name,
-                    "delivered_at": rfc3339(now)})
+        for message_id in await repo.mark_delivered(party.name, list(senders), now):
+            await repo.append_event(senders[message_id], "message.delivered", now, {
+                "message_id": message_id, "party": party.name, "delivered_at": rfc3339(now)})
 
     await line.store.transact(work)
 
@@ -120,11 +121,19 @@ async def list_messages(line: Line, party: Party, *, limit: int, now: float) -> 
     """Threads ``party`` sent or received, newest first (observers: all), with each
     recipient's status; receiving them here counts as delivery."""
     reader = None if party.sees_everything else party.name
-    found = await line.store.interact(lambda repo: repo.messages(party=reader, limit=limit))
-    ids = [m.id for m in found]
-    await record_receipts(line, party, [m.id for m in found if m.sender != party.name], now)
-    recipients = await line.store.interact(lambda repo: repo.recipients(ids))
-    return [(m, recipients[m.id]) for m in found]
+
+    async def read(repo: Repository) -> list[Thread]:
+        found = await repo.messages(party=reader, limit=limit)
+        recipients = await repo.recipients([m.id for m in found])
+        return [(m, recipients[m.id]) for m in found]
+
+    threads = await line.store.interact(read)
+    pending = {m.id: m.sender for m, rs in threads
+               if any(r.party == party.name and r.delivered_at is None for r in rs)}
+    if pending:
+        await record_receipts(line, party, pending, now)
+        threads = await line.store.interact(read)
+    return threads
 
 
 async def get_message(line: Line, party: Party, message_id: str, now: float) -> Thread:
@@ -140,7 +149,7 @@ async def get_message(line: Line, party: Party, message_id: str, now: float) -> 
     if thread is None or not _visible(party, *thread):
         raise NotFound(f"no message {message_id!r}")
     if any(r.party == party.name and r.delivered_at is None for r in thread[1]):
-        await record_receipts(line, party, [message_id], now)
+        await record_receipts(line, party, {message_id: thread[0].sender}, now)
         thread = await line.store.interact(read)
         assert thread is not None
     return thread

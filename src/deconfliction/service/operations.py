@@ -18,9 +18,10 @@ from deconfliction.service.errors import (
     NotFound,
     OvnMismatch,
     PermissionDenied,
+    Refusal,
     ValidationFailed,
 )
-from deconfliction.service.line import Line
+from deconfliction.service.line import Line, LineSettings
 from deconfliction.service.strategic import Plan, check_plan, is_short_notice
 from deconfliction.service.validation import check_volumes
 from deconfliction.store.base import Repository
@@ -89,10 +90,26 @@ async def _tell_overridden(
         })
 
 
-async def declare_operation(
-    line: Line, party: Party, command: DeclareOperation, now: float
-) -> Declared:
-    """Create or replace an operation under the strategic rules (service.strategic)."""
+@dataclass(frozen=True, slots=True)
+class Acceptable:
+    """A dry run's answer when the line would accept the plan as it stands now."""
+
+    short_notice: bool
+    overrides: tuple[Operation, ...]  # lower-priority operations whose owners would be told
+
+
+@dataclass(frozen=True, slots=True)
+class _Assessed:
+    """What the strategic rules made of a declaration: its previous version (on a replace),
+    the lower-priority operations it overrides, and whether it is short notice."""
+
+    previous: Operation | None
+    overridden: tuple[Operation, ...]
+    short_notice: bool
+
+
+def _validate(line: Line, party: Party, command: DeclareOperation, now: float) -> None:
+    """The checks that need no store: who may declare, which states, the volumes."""
     _require_operator(party)
     if command.state is OperationState.ENDED:
         raise ValidationFailed([FieldError("state", "end an operation with DELETE")])
@@ -101,39 +118,81 @@ async def declare_operation(
             "state", "a new operation is accepted or activated (ASTM F3548-21); "
                      "nonconforming and contingent apply to existing ones")])
     check_volumes(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s)
-    settings = line.settings
+
+
+async def _assess(
+    repo: Repository, settings: LineSettings, party: Party, command: DeclareOperation,
+    now: float,
+) -> _Assessed:
+    """Apply the strategic rules (service.strategic) to a validated declaration, reading only:
+    raise a :class:`Refusal` (or the error of a bad replace), or say what accepting it means."""
+    previous = None
+    if command.operation_id is not None:
+        previous = await _owned(repo, party, command.operation_id, command.ovn)
+    plan = Plan(party.name, command.volumes, command.priority,
+                frozenset(command.key), command.operation_id)
+    moved = previous is None or previous.volumes != command.volumes
+    overridden: list[Operation] = []
+    if command.state.deconflicted:
+        overridden = await check_plan(repo, plan, now, settings, short_notice_rule=moved)
+    if previous is not None and not moved:
+        short = previous.short_notice  # unmoved: it keeps the notice it was given
+    else:
+        short = is_short_notice(plan, now, settings)
+    return _Assessed(previous, tuple(overridden), short)
+
+
+async def declare_operation(
+    line: Line, party: Party, command: DeclareOperation, now: float
+) -> Declared:
+    """Create or replace an operation under the strategic rules (service.strategic)."""
+    _validate(line, party, command, now)
 
     async def work(repo: Repository) -> Declared:
-        previous = None
-        if command.operation_id is not None:
-            previous = await _owned(repo, party, command.operation_id, command.ovn)
-        plan = Plan(party.name, command.volumes, command.priority,
-                    frozenset(command.key), command.operation_id)
-        moved = previous is None or previous.volumes != command.volumes
-        overridden: list[Operation] = []
-        if command.state.deconflicted:
-            overridden = await check_plan(repo, plan, now, settings, short_notice_rule=moved)
-        short = is_short_notice(plan, now, settings) if moved else previous.short_notice
+        found = await _assess(repo, line.settings, party, command, now)
+        previous = found.previous
         if previous is None:
             operation = Operation(
                 id=str(uuid.uuid4()), owner=party.name, volumes=command.volumes,
                 priority=command.priority, state=command.state, ovn=new_ovn(), version=1,
-                short_notice=short, callsigns=command.callsigns, notes=command.notes,
-                created_at=now, updated_at=now,
+                short_notice=found.short_notice, callsigns=command.callsigns,
+                notes=command.notes, created_at=now, updated_at=now,
             )
             await repo.insert_operation(operation)
         else:
             operation = replace(
                 previous, volumes=command.volumes, priority=command.priority,
                 state=command.state, ovn=new_ovn(), version=previous.version + 1,
-                short_notice=short, callsigns=command.callsigns, notes=command.notes,
-                updated_at=now,
+                short_notice=found.short_notice, callsigns=command.callsigns,
+                notes=command.notes, updated_at=now,
             )
             await repo.update_operation(operation)
-        await _tell_overridden(repo, operation, overridden, now)
-        return Declared(operation, tuple(overridden))
+        await _tell_overridden(repo, operation, list(found.overridden), now)
+        return Declared(operation, found.overridden)
 
     return await line.store.transact(work)
+
+
+async def check_operation(
+    line: Line, party: Party, command: DeclareOperation, now: float
+) -> Acceptable | Refusal:
+    """A dry run of :func:`declare_operation`: the same checks in a read-only unit, storing
+    nothing and telling nobody, so a party sees conflicts and suggestions before it commits.
+
+    The strategic rules' refusal is returned, not raised; every other error (validation,
+    permission, an unknown or stale operation to replace) is raised as declaring raises it.
+    The answer holds for the line as it is now: a later declaration is decided afresh.
+    """
+    _validate(line, party, command, now)
+
+    async def work(repo: Repository) -> Acceptable | Refusal:
+        try:
+            found = await _assess(repo, line.settings, party, command, now)
+        except Refusal as refusal:
+            return refusal
+        return Acceptable(found.short_notice, found.overridden)
+
+    return await line.store.interact(work)
 
 
 async def _owned(repo: Repository, party: Party, operation_id: str, ovn: str | None) -> Operation:

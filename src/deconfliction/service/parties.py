@@ -66,7 +66,7 @@ async def authenticate(line: Line, token: str | None) -> Party:
     """The active party holding ``token``, or :class:`Unauthenticated`."""
     if not token:
         raise Unauthenticated("missing bearer token")
-    party = await line.store.interact(lambda repo: repo.party_by_token(token_hash(token)))
+    party = await line.store.lookup(lambda repo: repo.party_by_token(token_hash(token)))
     if party is None or not party.active:
         raise Unauthenticated("unknown or revoked token")
     return party

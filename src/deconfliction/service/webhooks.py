@@ -192,7 +192,8 @@ async def _deliver_party(
     failures = 0
     with line.live.notifier.subscribe(party_name) as woken:
         while True:
-            woken.clear()  # before the read: a commit after it sets the flag again
+            woken.flag.clear()  # before the read: a commit after it sets the flag again
+            woken.take()  # delivery reads the database itself; the pushed events are dropped
 
             async def read(repo: Repository) -> tuple[Party | None, Webhook | None, list[Event]]:
                 hook = await repo.webhook(party_name)
@@ -213,7 +214,7 @@ async def _deliver_party(
                 return
             if not found:
                 try:  # the poll catches events committed by other processes
-                    await asyncio.wait_for(woken.wait(), line.settings.stream_poll_s)
+                    await asyncio.wait_for(woken.flag.wait(), line.settings.stream_poll_s)
                 except TimeoutError:
                     pass
                 continue

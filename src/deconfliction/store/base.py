@@ -7,13 +7,16 @@ function must have no side effects outside the repository. Services own the tran
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from deconfliction.engine.merkle import NodeId
+from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
+from deconfliction.model.ledger import Leaf, SigningKey
 from deconfliction.model.link import LinkTest, PartyLink
 from deconfliction.model.message import Message, Recipient
 from deconfliction.model.operation import Operation
@@ -23,7 +26,7 @@ from deconfliction.model.volume import Volume
 from deconfliction.model.webhook import Webhook
 
 T = TypeVar("T")
-CommitHook = Callable[[set[str]], None]
+CommitHook = Callable[[Sequence[Event]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +102,15 @@ class Store(Protocol):
 
     async def interact(self, work: Callable[[Repository], Awaitable[T]]) -> T: ...
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T: ...
+    async def lookup(self, work: Callable[[Repository], Awaitable[T]]) -> T:
+        """A read of a few rows by key (a token, a name): like ``interact``, but a backend may
+        run it on the calling thread when that costs less than a hop to a worker thread."""
+        ...
+
     async def close(self) -> None: ...
     def on_commit(self, hook: CommitHook) -> None:
-        """Call ``hook`` with the parties whose streams a transaction extended, after it
-        commits (in this process; other processes' writes are found by polling)."""
+        """Call ``hook`` with the events a transaction appended, in order, after it commits
+        (in this process; other processes' writes are found by polling)."""
         ...
 
 
@@ -134,8 +142,12 @@ class HotlineRepo(Protocol):
     async def recipients(self, message_ids: Sequence[str]) -> dict[str, list[Recipient]]: ...
     async def recipient(self, message_id: str, party: str) -> Recipient | None: ...
     async def put_recipient(self, recipient: Recipient) -> None: ...
-    async def undelivered(self, party: str, message_ids: Sequence[str]) -> list[str]: ...
-    async def mark_delivered(self, party: str, message_ids: Sequence[str], at: float) -> None: ...
+    async def mark_delivered(
+        self, party: str, message_ids: Sequence[str], at: float
+    ) -> list[str]:
+        """Record delivery of those not delivered yet; returns which those were."""
+        ...
+
     async def due_recipients(self, now: float, limit: int) -> list[Recipient]:
         """Recipients whose escalation time has come, earliest first."""
         ...
@@ -168,8 +180,29 @@ class WebhookRepo(Protocol):
         ...
 
 
+class LedgerRepo(Protocol):
+    """The ledger: leaves (appended by the write methods themselves, in their transaction),
+    the Merkle tree's nodes, signed heads and the signing key."""
+
+    recorded: list[Leaf]  # the leaves this unit of work appended
+
+    async def ledger_size(self) -> int: ...
+    async def ledger_leaves(self, start: int, end: int) -> list[Leaf]: ...
+    async def ledger_leaf_hashes(self, start: int, limit: int) -> list[tuple[int, bytes]]: ...
+    async def ledger_nodes(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]: ...
+    async def put_ledger_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
+    async def ledger_signed_size(self) -> int: ...
+    async def claim_ledger_head(self, signed_size: int, new_size: int) -> bool: ...
+    async def put_ledger_head(self, head: SignedTreeHead) -> None: ...
+    async def latest_ledger_head(self) -> SignedTreeHead | None: ...
+    async def ledger_head_covering(self, index: int) -> SignedTreeHead | None: ...
+    async def ledger_head_of(self, size: int) -> SignedTreeHead | None: ...
+    async def ledger_key(self) -> SigningKey | None: ...
+    async def put_ledger_key(self, key: SigningKey) -> None: ...
+
+
 class Repository(
     PartyRepo, OperationRepo, ConstraintRepo, VolumeIndex, EventRepo, TacticalRepo,
-    HotlineRepo, WebhookRepo, Protocol,
+    HotlineRepo, WebhookRepo, LedgerRepo, Protocol,
 ):
     """Everything the service may do to persistent state, inside one unit of work."""

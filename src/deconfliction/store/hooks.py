@@ -1,9 +1,11 @@
-"""After-commit hooks: how the live stream learns, without polling, that a party's stream grew."""
+"""After-commit hooks: how the live streams learn, without polling, what was appended."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
+from deconfliction.model.event import Event
 from deconfliction.store.base import CommitHook
 
 log = logging.getLogger(__name__)
@@ -18,11 +20,11 @@ class CommitHooks:
     def on_commit(self, hook: CommitHook) -> None:
         self._hooks.append(hook)
 
-    def _committed(self, parties: set[str]) -> None:
-        if not parties:
+    def _committed(self, events: Sequence[Event]) -> None:
+        if not events:
             return
         for hook in self._hooks:
             try:
-                hook(parties)
+                hook(events)
             except Exception:  # a hook never undoes or fails a committed transaction
                 log.exception("after-commit hook failed")

@@ -2,7 +2,9 @@
 
 Write transactions run SERIALIZABLE, so a conflict check and the write it guards cannot
 interleave with another; the database aborts one of two racing transactions (SQLSTATE 40001,
-or 40P01 on deadlock) and ``transact`` runs it again.
+or 40P01 on deadlock) and ``transact`` runs it again. Each unit of work runs whole on a worker
+thread with its own connection (``store.units``): the database, not the event loop, decides how
+transactions interleave.
 """
 
 from __future__ import annotations
@@ -11,21 +13,25 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from deconfliction.model.event import Event
 from deconfliction.store.base import Repository
 from deconfliction.store.hooks import CommitHooks
 from deconfliction.store.migrate import upgrade
 from deconfliction.store.sql import SqlRepository
+from deconfliction.store.units import ThreadConnection, run_unit
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 RETRYABLE = {"40001", "40P01"}
 MAX_ATTEMPTS = 20
+CONNECTIONS = 8
 
 
 def driver_url(url: str) -> str:
@@ -48,9 +54,10 @@ class PostgresStore(CommitHooks):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = driver_url(url)
-        self._engine = create_async_engine(self.url, pool_size=8, max_overflow=8,
-                                           pool_pre_ping=True)
+        self._engine = create_engine(self.url, pool_size=CONNECTIONS, max_overflow=0,
+                                     pool_pre_ping=True)
         self._serializable = self._engine.execution_options(isolation_level="SERIALIZABLE")
+        self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="postgres")
         self._random = random.Random()
         self._retry_gate = asyncio.Lock()
 
@@ -61,8 +68,15 @@ class PostgresStore(CommitHooks):
         return cls(url)
 
     async def interact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
-        async with self._engine.begin() as connection:
-            return await work(SqlRepository(connection))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._read, work)
+
+    async def lookup(self, work: Callable[[Repository], Awaitable[T]]) -> T:
+        return await self.interact(work)  # a network round trip: never on the event loop
+
+    def _read(self, work: Callable[[Repository], Awaitable[T]]) -> T:
+        with self._engine.begin() as connection:
+            return run_unit(work, SqlRepository(ThreadConnection(connection)))
 
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -82,11 +96,17 @@ class PostgresStore(CommitHooks):
         raise AssertionError("unreachable")
 
     async def _attempt(self, work: Callable[[Repository], Awaitable[T]]) -> T:
-        async with self._serializable.begin() as connection:
-            repo = SqlRepository(connection)
-            result = await work(repo)
-        self._committed(repo.appended)
+        loop = asyncio.get_running_loop()
+        result, appended = await loop.run_in_executor(self._threads, self._write, work)
+        self._committed(appended)
         return result
 
+    def _write(self, work: Callable[[Repository], Awaitable[T]]) -> tuple[T, list[Event]]:
+        with self._serializable.begin() as connection:
+            repo = SqlRepository(ThreadConnection(connection))
+            result = run_unit(work, repo)
+        return result, repo.appended
+
     async def close(self) -> None:
-        await self._engine.dispose()
+        self._threads.shutdown(wait=True)
+        self._engine.dispose()

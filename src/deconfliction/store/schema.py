@@ -2,7 +2,8 @@
 
 Times are UTC seconds since the epoch (double precision); JSON columns are text, so the same
 SQL runs on every backend. The spatial index is ``volume_cell``: plain integers (see
-``engine.cells``), no engine-specific index type.
+``engine.cells``), no engine-specific index type. The ledger's tables (``ledger_*``) hold its
+entries, the complete nodes of its Merkle tree, its signed heads and its signing key.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -216,4 +219,52 @@ webhook = Table(
     Column("last_error", Text, nullable=True),
     Column("last_attempt_at", Double, nullable=True),
     Column("next_attempt_at", Double, nullable=True),
+)
+
+# The ledger (engine/merkle.py, engine/tree_head.py): a leaf per accepted write, written in the
+# transaction of the change; nodes and signed heads are added off the write path.
+ledger_leaf = Table(
+    "ledger_leaf",
+    metadata,
+    # the 0-based leaf index; on SQLite the rowid itself, so an append writes one b-tree
+    Column("idx", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("time", Double, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("parties", Text, nullable=False),  # JSON list of names; "all": every party
+    Column("entry", LargeBinary, nullable=False),  # the RFC 8785 bytes the leaf hashes
+    Column("leaf_hash", LargeBinary, nullable=False),
+)
+
+ledger_node = Table(
+    "ledger_node",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("key_id", String(64), nullable=False),
+)
+
+ledger_state = Table(  # one row: how far the signer got; updating it claims the next head
+    "ledger_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("signed_size", BigInteger, nullable=False),
+)
+
+ledger_key = Table(  # the line's Ed25519 signing key, kept with the data it signs
+    "ledger_key",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("private_key_pem", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
 )

@@ -7,17 +7,31 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Double,
+    String,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from deconfliction.engine.cells import cover
 from deconfliction.engine.footprint import geographic_bounds
+from deconfliction.engine.ledger_entry import PUBLIC
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
 from deconfliction.model.event import Event
+from deconfliction.model.ledger import Leaf
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
+from deconfliction.model.time import rfc3339
 from deconfliction.model.volume import Volume, footprint_from_geojson, footprint_to_geojson
+from deconfliction.store import ledger_records as records
 from deconfliction.store.base import IndexedVolume
 from deconfliction.store.schema import (
     airspace_constraint,
@@ -28,11 +42,29 @@ from deconfliction.store.schema import (
     volume_cell,
 )
 from deconfliction.store.sql_hotline import HotlineSql
+from deconfliction.store.sql_ledger import LedgerSql
 from deconfliction.store.sql_tactical import TacticalSql
 from deconfliction.store.sql_webhooks import WebhookSql
+from deconfliction.store.units import ThreadConnection
 
 _OPERATION = "operation"
 _CONSTRAINT = "constraint"
+
+
+# Statements on the hot paths are built once: building a statement costs ten times what
+# running a cached one does.
+_APPEND_EVENT = insert(event).from_select(  # the next number in the party's stream, and the event
+    ["party", "seq", "kind", "time", "data"],
+    select(bindparam("e_party", type_=String), func.coalesce(func.max(event.c.seq), 0) + 1,
+           bindparam("e_kind", type_=String), bindparam("e_time", type_=Double),
+           bindparam("e_data", type_=Text)).where(event.c.party == bindparam("e_party")),
+).returning(event.c.seq)
+_EVENTS_AFTER = (select(event)
+                 .where(event.c.party == bindparam("party"), event.c.seq > bindparam("after"))
+                 .order_by(event.c.seq).limit(bindparam("limit")))
+_PARTY_BY_TOKEN = select(party).where(party.c.token_hash == bindparam("token_hash"))
+_PARTIES = select(party).order_by(party.c.name)
+_PARTY = select(party).where(party.c.name == bindparam("name"))
 
 
 def _volume_from_row(row: Row[Any]) -> Volume:
@@ -49,12 +81,17 @@ def _party_from_row(row: Row[Any]) -> Party:
     return Party(row.name, Role(row.role), row.created_at, row.revoked_at)
 
 
-class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
-    """Repository functions over one connection (inside whatever transaction it holds)."""
+class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
+    """Repository functions over one connection (inside whatever transaction it holds).
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    Each write method also appends the ledger leaf that records it (``LedgerSql._record``),
+    in the same transaction, so the services need not know about the ledger.
+    """
+
+    def __init__(self, connection: ThreadConnection) -> None:
         self._c = connection
-        self.appended: set[str] = set()  # parties whose streams this unit of work extended
+        self.appended: list[Event] = []  # the events this unit of work appended, in order
+        self.recorded: list[Leaf] = []  # ledger leaves this unit of work appended
 
     # parties -------------------------------------------------------------------------------
     async def add_party(self, p: Party, token_hash: str) -> None:
@@ -62,26 +99,29 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
             name=p.name, role=p.role.value, token_hash=token_hash,
             created_at=p.created_at, revoked_at=p.revoked_at,
         ))
+        await self._record("party.added", [PUBLIC], records.party_body(p), p.created_at)
 
     async def party(self, name: str) -> Party | None:
-        row = (await self._c.execute(select(party).where(party.c.name == name))).first()
+        row = (await self._c.execute(_PARTY, {"name": name})).first()
         return _party_from_row(row) if row else None
 
     async def party_by_token(self, token_hash: str) -> Party | None:
-        query = select(party).where(party.c.token_hash == token_hash)
-        row = (await self._c.execute(query)).first()
+        row = (await self._c.execute(_PARTY_BY_TOKEN, {"token_hash": token_hash})).first()
         return _party_from_row(row) if row else None
 
     async def parties(self) -> list[Party]:
-        rows = await self._c.execute(select(party).order_by(party.c.name))
-        return [_party_from_row(r) for r in rows]
+        return [_party_from_row(r) for r in await self._c.execute(_PARTIES)]
 
     async def revoke_party(self, name: str, at: float) -> bool:
         result = await self._c.execute(
             update(party).where(party.c.name == name, party.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        await self._record("party.revoked", [PUBLIC], {"name": name, "revoked_at": rfc3339(at)},
+                           at)
+        return True
 
     # volumes and their cells ---------------------------------------------------------------
     async def _put_volumes(
@@ -162,6 +202,8 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
         await self._c.execute(insert(operation).values(id=o.id, **self._operation_values(o)))
         await self._put_volumes(_OPERATION, o.id, o.volumes,
                                 o.state is not OperationState.ENDED, replacing=False)
+        await self._record("operation.declared", [o.owner], records.operation_body(o),
+                           o.updated_at)
 
     async def update_operation(self, o: Operation) -> None:
         await self._c.execute(
@@ -169,6 +211,8 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
         )
         await self._put_volumes(_OPERATION, o.id, o.volumes,
                                 o.state is not OperationState.ENDED, replacing=True)
+        kind = "operation.ended" if o.state is OperationState.ENDED else "operation.updated"
+        await self._record(kind, [o.owner], records.operation_body(o), o.updated_at)
 
     async def operation(self, operation_id: str) -> Operation | None:
         found = await self.operations(ids=[operation_id], include_ended=True)
@@ -213,6 +257,8 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
             insert(airspace_constraint).values(id=k.id, **self._constraint_values(k)))
         await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
                                 k.state is ConstraintState.ACTIVE, replacing=False)
+        await self._record("constraint.published", [PUBLIC], records.constraint_body(k),
+                           k.updated_at)
 
     async def update_constraint(self, k: Constraint) -> None:
         await self._c.execute(update(airspace_constraint)
@@ -220,6 +266,9 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
                               .values(**self._constraint_values(k)))
         await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
                                 k.state is ConstraintState.ACTIVE, replacing=True)
+        kind = ("constraint.updated" if k.state is ConstraintState.ACTIVE
+                else "constraint.withdrawn")
+        await self._record(kind, [PUBLIC], records.constraint_body(k), k.updated_at)
 
     async def constraint(self, constraint_id: str) -> Constraint | None:
         found = await self.constraints(ids=[constraint_id])
@@ -253,16 +302,13 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql):
     async def append_event(
         self, party_name: str, kind: str, time: float, data: dict[str, Any]
     ) -> Event:
-        last = await self._c.scalar(
-            select(func.coalesce(func.max(event.c.seq), 0)).where(event.c.party == party_name))
-        seq = int(last or 0) + 1
-        await self._c.execute(insert(event).values(
-            party=party_name, seq=seq, kind=kind, time=time, data=json.dumps(data)))
-        self.appended.add(party_name)
-        return Event(party_name, seq, kind, time, data)
+        seq = await self._c.scalar(_APPEND_EVENT, {
+            "e_party": party_name, "e_kind": kind, "e_time": time, "e_data": json.dumps(data)})
+        appended = Event(party_name, int(seq), kind, time, data)
+        self.appended.append(appended)
+        return appended
 
     async def events(self, party_name: str, *, after: int, limit: int) -> list[Event]:
-        query = (select(event).where(event.c.party == party_name, event.c.seq > after)
-                 .order_by(event.c.seq).limit(limit))
-        return [Event(r.party, r.seq, r.kind, r.time, json.loads(r.data))
-                for r in await self._c.execute(query)]
+        rows = await self._c.execute(_EVENTS_AFTER,
+                                     {"party": party_name, "after": after, "limit": limit})
+        return [Event(r.party, r.seq, r.kind, r.time, json.loads(r.data)) for r in rows]

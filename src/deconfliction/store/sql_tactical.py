@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from deconfliction.model.alert import Alert, AlertKind, AlertState
+from deconfliction.model.ledger import Leaf
 from deconfliction.model.track import Aircraft, StateReport, Track
+from deconfliction.store import ledger_records as records
 from deconfliction.store.schema import aircraft, alert, alert_party, track
+from deconfliction.store.units import ThreadConnection
 
 _STATE_COLUMNS = ("lat", "lon", "altitude_m", "ground_speed_mps", "track_deg",
                   "vertical_rate_mps")
@@ -37,7 +39,8 @@ def _alert(row: Row[Any]) -> Alert:
 class TacticalSql:
     """Mixed into the SQL repository; shares its connection."""
 
-    _c: AsyncConnection
+    _c: ThreadConnection
+    _record: Callable[..., Awaitable[Leaf]]  # LedgerSql: appends the leaf recording a write
 
     # aircraft registry ---------------------------------------------------------------------
     async def put_aircraft(self, a: Aircraft) -> None:
@@ -82,6 +85,8 @@ class TacticalSql:
              **{c: getattr(t.state, c) for c in _STATE_COLUMNS}}
             for t in tracks
         ])
+        await self._record("tracks.reported", {t.party for t in tracks},
+                           records.tracks_body(tracks), max(t.received_at for t in tracks))
 
     async def tracks(self) -> list[Track]:
         return [_track(r) for r in await self._c.execute(
@@ -103,11 +108,15 @@ class TacticalSql:
     async def put_alert(self, a: Alert) -> None:
         result = await self._c.execute(update(alert).where(alert.c.id == a.id)
                                        .values(**self._alert_values(a)))
+        kind = "alert.cleared" if a.state is AlertState.CLEARED else "alert.updated"
         if result.rowcount == 0:
             await self._c.execute(insert(alert).values(id=a.id, **self._alert_values(a)))
             if a.parties:
                 await self._c.execute(insert(alert_party), [
                     {"alert_id": a.id, "party": p} for p in sorted(set(a.parties))])
+            kind = "alert.raised"
+        await self._record(kind, a.parties, records.alert_body(a),
+                           a.cleared_at if a.cleared_at is not None else a.updated_at)
 
     async def alerts(
         self, *, party: str | None = None, active_only: bool = False, limit: int = 1000

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from deconfliction.model.webhook import Webhook
 from deconfliction.store.schema import event, webhook
+from deconfliction.store.units import ThreadConnection
 
 
 def _webhook(row: Row[Any]) -> Webhook:
@@ -22,7 +22,7 @@ def _webhook(row: Row[Any]) -> Webhook:
 class WebhookSql:
     """Mixed into the SQL repository; shares its connection."""
 
-    _c: AsyncConnection
+    _c: ThreadConnection
 
     async def webhook(self, party: str) -> Webhook | None:
         row = (await self._c.execute(select(webhook).where(webhook.c.party == party))).first()

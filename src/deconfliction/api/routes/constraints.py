@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Response
 
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.schemas import ConstraintIn, ConstraintReplaceIn
-from deconfliction.api.views import constraint_view
+from deconfliction.api.views import constraint_view, with_receipt
 from deconfliction.service import constraints as service
+from deconfliction.service import ledger
 
 router = APIRouter(prefix="/v1/constraints", tags=["constraints"])
 
@@ -26,9 +27,10 @@ def _command(body: ConstraintIn, **identity: Any) -> service.PublishConstraint:
 async def publish(
     body: ConstraintIn, party: CurrentParty, line: LineDep, response: Response
 ) -> dict[str, Any]:
-    constraint = await service.publish_constraint(line, party, _command(body), line.clock())
+    with ledger.collecting() as recorded:
+        constraint = await service.publish_constraint(line, party, _command(body), line.clock())
     response.headers["Location"] = f"/v1/constraints/{constraint.id}"
-    return constraint_view(constraint)
+    return with_receipt(constraint_view(constraint), recorded)
 
 
 @router.get("", summary="Every constraint")
@@ -46,7 +48,9 @@ async def replace(
     constraint_id: str, body: ConstraintReplaceIn, party: CurrentParty, line: LineDep
 ) -> dict[str, Any]:
     command = _command(body, constraint_id=constraint_id, ovn=body.ovn)
-    return constraint_view(await service.publish_constraint(line, party, command, line.clock()))
+    with ledger.collecting() as recorded:
+        constraint = await service.publish_constraint(line, party, command, line.clock())
+    return with_receipt(constraint_view(constraint), recorded)
 
 
 @router.delete("/{constraint_id}", summary="Withdraw a constraint (carrying its current ovn)")
@@ -56,5 +60,7 @@ async def withdraw(
     party: CurrentParty,
     line: LineDep,
 ) -> dict[str, Any]:
-    withdrawn = await service.withdraw_constraint(line, party, constraint_id, ovn, line.clock())
-    return constraint_view(withdrawn)
+    with ledger.collecting() as recorded:
+        withdrawn = await service.withdraw_constraint(line, party, constraint_id, ovn,
+                                                      line.clock())
+    return with_receipt(constraint_view(withdrawn), recorded)

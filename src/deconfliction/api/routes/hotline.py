@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Response
 
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.schemas import ContactsIn, MessageIn, ReplyIn
-from deconfliction.api.views import message_view, party_link_view, recipient_view
+from deconfliction.api.views import message_view, party_link_view, recipient_view, with_receipt
 from deconfliction.model.message import ReplyKind, Urgency
-from deconfliction.service import hotline
+from deconfliction.service import hotline, ledger
 
 router = APIRouter(prefix="/v1", tags=["hotline"])
 
@@ -18,11 +18,12 @@ router = APIRouter(prefix="/v1", tags=["hotline"])
 @router.post("/messages", status_code=201, summary="Send a message to a party or to all")
 async def send(body: MessageIn, party: CurrentParty, line: LineDep,
                response: Response) -> dict[str, Any]:
-    message, recipients = await hotline.send_message(
-        line, party, to=body.to, urgency=Urgency(body.urgency), subject=body.subject,
-        body=body.body, refs=body.refs, now=line.clock())
+    with ledger.collecting() as recorded:
+        message, recipients = await hotline.send_message(
+            line, party, to=body.to, urgency=Urgency(body.urgency), subject=body.subject,
+            body=body.body, refs=body.refs, now=line.clock())
     response.headers["Location"] = f"/v1/messages/{message.id}"
-    return message_view(message, recipients)
+    return with_receipt(message_view(message, recipients), recorded)
 
 
 @router.get("/messages", summary="Threads you sent or received (observers: all), newest first")
@@ -43,9 +44,10 @@ async def thread(message_id: str, party: CurrentParty, line: LineDep) -> dict[st
              summary="Reply to a message you received")
 async def reply(message_id: str, body: ReplyIn, party: CurrentParty,
                 line: LineDep) -> dict[str, Any]:
-    done = await hotline.reply(line, party, message_id, ReplyKind(body.reply), body.text,
-                               line.clock())
-    return {"message_id": message_id, **recipient_view(done)}
+    with ledger.collecting() as recorded:
+        done = await hotline.reply(line, party, message_id, ReplyKind(body.reply), body.text,
+                                   line.clock())
+    return with_receipt({"message_id": message_id, **recipient_view(done)}, recorded)
 
 
 @router.put("/parties/me/escalation", summary="Who is told when you leave a message unanswered")

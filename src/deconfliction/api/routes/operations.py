@@ -7,9 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.problems import error_problem
 from deconfliction.api.schemas import OperationIn, OperationReplaceIn, QueryIn
-from deconfliction.api.views import operation_view
+from deconfliction.api.views import operation_view, override_view, with_receipt
+from deconfliction.service import ledger
 from deconfliction.service import operations as service
+from deconfliction.service.errors import Refusal
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
@@ -25,9 +28,24 @@ def _command(body: OperationIn, **identity: Any) -> service.DeclareOperation:
 async def declare(
     body: OperationIn, party: CurrentParty, line: LineDep, response: Response
 ) -> dict[str, Any]:
-    declared = await service.declare_operation(line, party, _command(body), line.clock())
+    with ledger.collecting() as recorded:
+        declared = await service.declare_operation(line, party, _command(body), line.clock())
     response.headers["Location"] = f"/v1/operations/{declared.operation.id}"
-    return operation_view(declared.operation, True)
+    return with_receipt(operation_view(declared.operation, True), recorded)
+
+
+def _checked(result: service.Acceptable | Refusal) -> dict[str, Any]:
+    """A dry run's answer: acceptable (short notice? whom it overrides) or the refusal, as the
+    very problem object declaring would answer with."""
+    if isinstance(result, service.Acceptable):
+        return {"acceptable": True, "short_notice": result.short_notice,
+                "overrides": [override_view(o) for o in result.overrides]}
+    return {"acceptable": False, "refusal": error_problem(result)}
+
+
+@router.post("/check", summary="Dry run of a declaration: acceptable, or its refusal")
+async def check(body: OperationIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
+    return _checked(await service.check_operation(line, party, _command(body), line.clock()))
 
 
 @router.get("", summary="Every live operation (others' in their public view)")
@@ -59,8 +77,18 @@ async def replace(
     operation_id: str, body: OperationReplaceIn, party: CurrentParty, line: LineDep
 ) -> dict[str, Any]:
     command = _command(body, operation_id=operation_id, ovn=body.ovn)
-    declared = await service.declare_operation(line, party, command, line.clock())
-    return operation_view(declared.operation, True)
+    with ledger.collecting() as recorded:
+        declared = await service.declare_operation(line, party, command, line.clock())
+    return with_receipt(operation_view(declared.operation, True), recorded)
+
+
+@router.post("/{operation_id}/check",
+             summary="Dry run of a replace (carrying the current ovn): stores nothing")
+async def check_replace(
+    operation_id: str, body: OperationReplaceIn, party: CurrentParty, line: LineDep
+) -> dict[str, Any]:
+    command = _command(body, operation_id=operation_id, ovn=body.ovn)
+    return _checked(await service.check_operation(line, party, command, line.clock()))
 
 
 @router.delete("/{operation_id}", summary="End an operation (carrying its current ovn)")
@@ -70,5 +98,6 @@ async def end(
     party: CurrentParty,
     line: LineDep,
 ) -> dict[str, Any]:
-    ended = await service.end_operation(line, party, operation_id, ovn, line.clock())
-    return operation_view(ended, True)
+    with ledger.collecting() as recorded:
+        ended = await service.end_operation(line, party, operation_id, ovn, line.clock())
+    return with_receipt(operation_view(ended, True), recorded)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.schemas import AircraftIn, TrackBatchIn
-from deconfliction.api.views import aircraft_view, alert_view, track_view
+from deconfliction.api.views import aircraft_view, alert_view, track_view, with_receipt
 from deconfliction.model.track import Aircraft
-from deconfliction.service import alerts, tracks
+from deconfliction.service import alerts, ledger, tracks
 
 router = APIRouter(prefix="/v1", tags=["tactical"])
 
@@ -28,9 +28,10 @@ async def aircraft(party: CurrentParty, line: LineDep) -> dict[str, Any]:
 
 @router.post("/tracks", summary="Report states of your aircraft (a batch)")
 async def report(body: TrackBatchIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    done = await tracks.report_tracks(line, party, [r.to_model() for r in body.reports],
-                                      line.clock())
-    return {"accepted": done.accepted, "ignored": done.ignored}
+    with ledger.collecting() as recorded:
+        done = await tracks.report_tracks(line, party, [r.to_model() for r in body.reports],
+                                          line.clock())
+    return with_receipt({"accepted": done.accepted, "ignored": done.ignored}, recorded)
 
 
 @router.get("/tracks", summary="Current tracks: yours (observers: all)")

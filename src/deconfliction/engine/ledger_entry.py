@@ -1,0 +1,206 @@
+"""Ledger entries: what one leaf of the ledger records, as the exact bytes its hash covers.
+
+An entry is the RFC 8785 canonical JSON of one object::
+
+    {"body": {...}, "kind": "operation.declared", "parties": ["blue"],
+     "salt": "<32 hex digits>", "time": "2026-11-28T06:00:00.250Z"}
+
+``kind`` names the change, ``time`` is when it was made (RFC 3339 UTC), ``body`` is the change as
+the line accepted it and ``parties`` says who may read the entry in full: those parties, every
+party when it holds `PUBLIC`, and observers always. Everyone else sees only the leaf hash. The
+random ``salt`` keeps that hash from being guessed: an entry with little in it (a status change
+at a known second) could otherwise be confirmed by hashing candidates.
+
+Entries are made on the write path, so `canonical` takes a fast road to RFC 8785's bytes where
+it can (the standard library's encoder, once numbers are in the form ECMAScript prints them)
+and the ``rfc8785`` package's everywhere else; the tests hold the two to the same bytes.
+
+Examples
+--------
+>>> data = entry_bytes("party.status", 0.0, ["red"], {"status": "talks_suspended"}, "00" * 16)
+>>> data.decode()[:60]
+'{"body":{"status":"talks_suspended"},"kind":"party.status","'
+>>> readable_by(["red"], "blue", sees_everything=False)
+False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import rfc8785
+
+from deconfliction.engine.merkle import canonical_entry
+from deconfliction.model.time import rfc3339
+
+__all__ = [
+    "PUBLIC",
+    "SALT_BYTES",
+    "TRACK_FIELDS",
+    "canonical",
+    "entry_bytes",
+    "readable_by",
+    "track_digest",
+    "track_rows_digest",
+]
+
+PUBLIC = "all"
+"""In an entry's ``parties``: every party may read it (constraints, line status, link tests)."""
+
+SALT_BYTES = 16  # 128 random bits: an entry's hash cannot be found by guessing its content
+
+TRACK_FIELDS = ("aircraft_id", "altitude_m", "ground_speed_mps", "lat", "lon", "time",
+                "track_deg", "vertical_rate_mps")
+"""A track report's members in a digest (``time`` in UTC seconds)."""
+
+_EXACT_INT = 2**53  # I-JSON's exact integers; below this a double prints as its integer digits
+_POSITIONAL = (1e-4, 1e16)  # |x| where Python's repr is positional, as ECMAScript's is too
+
+
+class _Slow(Exception):
+    """A value the fast road does not take: the general encoder decides."""
+
+
+def _ecmascript(value: Any) -> Any:
+    """``value`` ready for ``json.dumps`` to write RFC 8785's bytes, or `_Slow`.
+
+    Integral doubles become ints (ECMAScript prints ``3``, Python ``3.0``); other doubles are
+    left to ``repr`` only where it is positional, which is where both print the same shortest
+    digits. Keys outside the Basic Multilingual Plane would sort differently (RFC 8785 sorts by
+    UTF-16 code units), so they too take the general road.
+    """
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if -_EXACT_INT < value < _EXACT_INT:
+            return value
+        raise _Slow
+    if isinstance(value, float):
+        if value.is_integer():
+            if -_EXACT_INT < value < _EXACT_INT:
+                return int(value)
+            raise _Slow
+        if _POSITIONAL[0] <= abs(value) < _POSITIONAL[1]:
+            return value
+        raise _Slow
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str or (not k.isascii() and max(map(ord, k)) > 0xFFFF):
+                raise _Slow
+            out[k] = v if type(v) in _AS_IS else _ecmascript(v)  # most values are strings
+        return out
+    if isinstance(value, list | tuple):
+        return [v if type(v) in _AS_IS else _ecmascript(v) for v in value]
+    raise _Slow
+
+
+_AS_IS = frozenset({str, bool, type(None)})  # written by json.dumps exactly as RFC 8785 does
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
+                            separators=(",", ":"))
+
+
+def _sanitised(value: Any) -> Any:
+    """``value`` with what JSON cannot carry exactly made explicit: non-finite numbers and
+    integers beyond ±(2**53 - 1) as strings, lone surrogates as ``?``, tuples as lists."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < _EXACT_INT else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(_sanitised(k)): _sanitised(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [_sanitised(v) for v in value]
+    return str(value)
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 bytes of ``obj``; what JSON cannot carry exactly is first made explicit (a
+    write is never refused because its record has, say, an infinite number in it).
+
+    Examples
+    --------
+    >>> canonical({"b": [1.0, 0.5, 1e-7], "a": "é"}) == rfc8785.dumps({"b": [1.0, 0.5, 1e-7],
+    ...                                                                "a": "é"})
+    True
+    >>> canonical({"b": float("inf"), "a": "\\ud800"})
+    b'{"a":"?","b":"inf"}'
+    """
+    try:
+        return _ENCODER.encode(_ecmascript(obj)).encode("utf-8")
+    except (_Slow, UnicodeEncodeError):
+        pass
+    try:
+        return canonical_entry(obj)
+    except (rfc8785.CanonicalizationError, TypeError):
+        return canonical_entry(_sanitised(obj))
+
+
+def entry_bytes(
+    kind: str, time: float, parties: Sequence[str], body: Mapping[str, Any], salt: str
+) -> bytes:
+    """The canonical bytes of one entry (see the module docstring)."""
+    return canonical({"kind": kind, "time": rfc3339(time), "parties": list(parties),
+                      "body": body, "salt": salt})
+
+
+def readable_by(parties: Sequence[str], party: str, *, sees_everything: bool) -> bool:
+    """Need-to-know: may ``party`` read in full an entry for these ``parties``?"""
+    return sees_everything or PUBLIC in parties or party in parties
+
+
+def track_digest(reports: Iterable[Mapping[str, Any]]) -> str:
+    """Hex SHA-256 of the RFC 8785 canonical JSON array of track reports, sorted by aircraft.
+
+    Each report is an object of `TRACK_FIELDS`. A party can recompute the digest of a batch it
+    sent from its own reports.
+
+    Examples
+    --------
+    >>> r = {"aircraft_id": "blue-1", "time": 1.5, "lat": 36.2, "lon": 37.3, "altitude_m": 7600.0,
+    ...      "ground_speed_mps": 230.0, "track_deg": 270.0, "vertical_rate_mps": 1e-7}
+    >>> track_digest([r]) == hashlib.sha256(rfc8785.dumps([r])).hexdigest()
+    True
+    """
+    return track_rows_digest([tuple(r[name] for name in TRACK_FIELDS) for r in reports])
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]*")  # strings RFC 8785 writes as they are, in quotes
+
+
+def track_rows_digest(rows: Sequence[Sequence[Any]]) -> str:
+    """`track_digest` of reports given as tuples in `TRACK_FIELDS` order.
+
+    A batch may hold thousands of reports, so the numbers are written by the C ``repr`` of one
+    list (exact where it is positional: the shortest digits, as ECMAScript prints them) and
+    adjusted for integral values; anything else takes the general encoder.
+    """
+    ordered = sorted(rows, key=lambda row: row[0])
+    numbers = [x for row in ordered for x in row[1:]]
+    text = repr(numbers)
+    ids = [row[0] for row in ordered]
+    if (set(map(type, numbers)) - {float} or "e" in text or "n" in text
+            or not all(type(i) is str and _PLAIN_ID.fullmatch(i) for i in ids)):
+        return hashlib.sha256(canonical(
+            [dict(zip(TRACK_FIELDS, row, strict=True)) for row in ordered])).hexdigest()
+    if not numbers:
+        return hashlib.sha256(b"[]").hexdigest()
+    # a float's repr ends in ".0" exactly when it is integral: ECMAScript writes "7600", and
+    # "0" for -0
+    n = text.replace(".0,", ",").replace(".0]", "]")[1:-1].split(", ")
+    if "-0" in n:
+        n = ["0" if x == "-0" else x for x in n]
+    parts = [f'{{"aircraft_id":"{i}","altitude_m":{n[k]},"ground_speed_mps":{n[k + 1]},'
+             f'"lat":{n[k + 2]},"lon":{n[k + 3]},"time":{n[k + 4]},"track_deg":{n[k + 5]},'
+             f'"vertical_rate_mps":{n[k + 6]}}}'
+             for i, k in zip(ids, range(0, len(n), 7), strict=True)]
+    return hashlib.sha256(("[" + ",".join(parts) + "]").encode()).hexdigest()

@@ -1,0 +1,366 @@
+"""The ledger: signing its tree heads, proofs, entries by need-to-know, and write receipts.
+
+Every write the repository makes appends a leaf in its own transaction (store/sql_ledger.py).
+The tree's nodes and a signed tree head are added here, off the write path: `run_signer` signs
+at most once a second while there are new leaves (issue: "a new signed tree head at most once a
+second"), so a write waits for one INSERT, never for hashing a tree or signing. A write's
+receipt names its leaf at once; the head that includes it follows within about a second
+(`receipt`).
+
+Signing is safe with several processes on one database: a head is written in one transaction
+that first moves the signer's position from the size it read (``claim_ledger_head``); a second
+signer that read the same size finds it moved and signs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from deconfliction.engine.ledger_entry import readable_by
+from deconfliction.engine.merkle import (
+    NodeId,
+    append_nodes,
+    consistency_proof,
+    consistency_proof_nodes,
+    inclusion_proof,
+    inclusion_proof_nodes,
+    root,
+    root_nodes,
+)
+from deconfliction.engine.tree_head import (
+    SignedTreeHead,
+    generate_private_key,
+    key_id,
+    private_key_from_pem,
+    private_key_to_pem,
+    sign_tree_head,
+)
+from deconfliction.model.ledger import Leaf, SigningKey
+from deconfliction.model.party import Party
+from deconfliction.service.errors import FieldError, NotFound, ValidationFailed
+from deconfliction.service.line import Line
+from deconfliction.store.base import CommitHook, Repository, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SIGN_INTERVAL_S = 1.0  # issue: a new signed tree head at most once a second
+SIGNER_POLL_S = 0.1  # how often the signer looks for new leaves once the interval has passed
+SIGN_BATCH = 100_000  # leaves per head at most (a backlog is signed over several heads)
+MAX_ENTRIES = 1000  # leaves per page of GET /v1/ledger/entries
+
+
+# --------------------------------------------------------------------------------------------
+# The signing key
+
+
+async def signing_key(line: Line) -> Ed25519PrivateKey:
+    """The line's Ed25519 key, made and stored with the data at first use (once, even with
+    several processes starting together: the second's insert fails its transaction, which
+    then finds the first's key)."""
+    stored = await line.store.interact(lambda repo: repo.ledger_key())
+    if stored is None:
+        fresh = generate_private_key()
+        made = SigningKey(key_id(fresh.public_key()), private_key_to_pem(fresh), line.clock())
+
+        async def work(repo: Repository) -> SigningKey:
+            found = await repo.ledger_key()
+            if found is None:
+                await repo.put_ledger_key(made)
+                return made
+            return found
+
+        stored = await line.store.transact(work)
+    return private_key_from_pem(stored.private_key_pem)
+
+
+async def public_key(line: Line) -> Ed25519PublicKey:
+    return (await signing_key(line)).public_key()
+
+
+# --------------------------------------------------------------------------------------------
+# Signing tree heads
+
+
+class _Nodes:
+    """A read-only `engine.merkle.NodeReader` over nodes fetched from the store."""
+
+    def __init__(self, nodes: Mapping[NodeId, bytes]) -> None:
+        self._nodes = nodes
+
+    def get(self, level: int, index: int) -> bytes:
+        try:
+            return self._nodes[(level, index)]
+        except KeyError:
+            raise KeyError(f"ledger node ({level}, {index}) is not stored") from None
+
+
+async def sign_pending(
+    line: Line, key: Ed25519PrivateKey, *, limit: int = SIGN_BATCH
+) -> SignedTreeHead | None:
+    """Add the nodes of the leaves appended since the latest head and sign a head over them.
+
+    Returns the new head, or None when there was nothing to sign or another signer got there
+    first. The first call on an empty ledger signs the empty tree, so a head always exists.
+    """
+
+    async def read(repo: Repository) -> tuple[int, list[tuple[int, bytes]], dict[NodeId, bytes],
+                                              SignedTreeHead | None]:
+        size = await repo.ledger_signed_size()
+        return (size, await repo.ledger_leaf_hashes(size, limit),
+                await repo.ledger_nodes(root_nodes(size)), await repo.latest_ledger_head())
+
+    size, found, border, previous = await line.store.interact(read)
+    hashes = []
+    for index, digest in found:  # committed leaves are gap-free; stop at a gap all the same
+        if index != size + len(hashes):
+            break
+        hashes.append(digest)
+    if not hashes and previous is not None:
+        return None
+    nodes = append_nodes(size, hashes, _Nodes(border))
+    new_size = size + len(hashes)
+    known = {**border, **{(level, index): digest for level, index, digest in nodes}}
+    stamp = max(int(line.clock() * 1000), previous.timestamp_ms if previous else 0)
+    head = sign_tree_head(key, new_size, root(new_size, _Nodes(known)), stamp)
+
+    async def work(repo: Repository) -> SignedTreeHead | None:
+        if new_size == size and await repo.ledger_head_of(size) is not None:
+            return None  # the empty tree, signed by another process meanwhile
+        if not await repo.claim_ledger_head(size, new_size):
+            return None
+        await repo.put_ledger_nodes(nodes)
+        await repo.put_ledger_head(head)
+        return head
+
+    return await line.store.transact(work)
+
+
+async def run_signer(line: Line, stop: asyncio.Event, *,
+                     interval_s: float = SIGN_INTERVAL_S) -> None:
+    """Sign tree heads until ``stop`` is set: at most one per ``interval_s``, only while there
+    are new leaves. A failed pass is logged and tried again an interval later."""
+    key: Ed25519PrivateKey | None = None
+    signed_at = -float("inf")
+    while not stop.is_set():
+        if time.monotonic() - signed_at >= interval_s:
+            try:
+                key = key or await signing_key(line)
+                if await sign_pending(line, key) is not None:
+                    signed_at = time.monotonic()
+            except Exception:
+                signed_at = time.monotonic()
+                log.exception("signing a ledger tree head failed; retrying")
+        try:
+            await asyncio.wait_for(stop.wait(), SIGNER_POLL_S)
+        except TimeoutError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# Reading: heads, proofs, entries, receipts
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    path: list[bytes]
+    head: SignedTreeHead | None  # the signed head of exactly ``tree_size``, if one was signed
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    path: list[bytes]
+    first_head: SignedTreeHead | None
+    second_head: SignedTreeHead | None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A leaf, and once it is signed the first head that includes it, with the proof."""
+
+    leaf: Leaf
+    head: SignedTreeHead | None
+    path: list[bytes] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    leaves: list[tuple[Leaf, bool]]  # each with whether the caller may read it in full
+    size: int  # leaves in the ledger
+    signed_size: int  # leaves under the latest signed head
+
+
+def _bad(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(name, message)])
+
+
+async def latest_head(line: Line) -> SignedTreeHead:
+    head = await line.store.interact(lambda repo: repo.latest_ledger_head())
+    if head is None:
+        raise NotFound("no tree head has been signed yet")
+    return head
+
+
+async def _planned(repo: Repository, groups: list[tuple[NodeId, ...]],
+                   *extra: NodeId) -> _Nodes:
+    return _Nodes(await repo.ledger_nodes([n for g in groups for n in g] + list(extra)))
+
+
+async def inclusion_proofs(
+    repo: Repository, indices: list[int], size: int
+) -> dict[int, list[bytes]]:
+    """The inclusion proof of each leaf in ``indices`` in the tree of ``size`` leaves (signed),
+    reading all the nodes they need at once."""
+    plans = {index: inclusion_proof_nodes(index, size) for index in indices}
+    nodes = await _planned(repo, [g for plan in plans.values() for g in plan])
+    return {index: inclusion_proof(index, size, nodes) for index in plans}
+
+
+async def inclusion(line: Line, index: int, tree_size: int | None) -> InclusionProof:
+    """The proof that leaf ``index`` is in the tree of ``tree_size`` leaves (default: the
+    latest signed head), from O(log n) stored nodes read in one query."""
+
+    async def read(repo: Repository) -> InclusionProof:
+        signed = await repo.ledger_signed_size()
+        size = signed if tree_size is None else tree_size
+        if size > signed:
+            raise _bad("tree_size", f"tree_size {size} is beyond the latest signed head "
+                                    f"({signed} leaves)")
+        if not 0 <= index < size:
+            raise _bad("index", f"index {index} is outside a tree of {size} leaves")
+        nodes = await _planned(repo, inclusion_proof_nodes(index, size), (0, index))
+        return InclusionProof(index, size, nodes.get(0, index),
+                              inclusion_proof(index, size, nodes),
+                              await repo.ledger_head_of(size))
+
+    return await line.store.interact(read)
+
+
+async def consistency(line: Line, first: int, second: int | None) -> ConsistencyProof:
+    """The proof that the tree of ``second`` leaves (default: the latest signed head) extends
+    the tree of ``first``, from O(log n) stored nodes read in one query."""
+
+    async def read(repo: Repository) -> ConsistencyProof:
+        signed = await repo.ledger_signed_size()
+        upper = signed if second is None else second
+        if upper > signed:
+            raise _bad("second", f"second {upper} is beyond the latest signed head "
+                                 f"({signed} leaves)")
+        if not 0 < first <= upper:
+            raise _bad("first", f"consistency needs 0 < first <= second, got {first} and "
+                                f"{upper}")
+        nodes = await _planned(repo, consistency_proof_nodes(first, upper))
+        return ConsistencyProof(first, upper, consistency_proof(first, upper, nodes),
+                                await repo.ledger_head_of(first), await repo.ledger_head_of(upper))
+
+    return await line.store.interact(read)
+
+
+async def entries(line: Line, party: Party, start: int, end: int | None) -> EntryPage:
+    """Leaves ``start <= index < end`` (at most `MAX_ENTRIES`): in full those ``party`` is
+    party to (observers: all), every other one only as its leaf hash."""
+    if end is not None and end <= start:
+        raise _bad("end", f"end ({end}) must be greater than start ({start})")
+    stop = start + MAX_ENTRIES if end is None else end
+    if stop - start > MAX_ENTRIES:
+        raise _bad("end", f"at most {MAX_ENTRIES} entries per request")
+
+    async def read(repo: Repository) -> EntryPage:
+        return EntryPage([(leaf, readable_by(leaf.parties, party.name,
+                                             sees_everything=party.sees_everything))
+                          for leaf in await repo.ledger_leaves(start, stop)],
+                         await repo.ledger_size(), await repo.ledger_signed_size())
+
+    return await line.store.interact(read)
+
+
+async def receipt(line: Line, index: int) -> Receipt:
+    """Leaf ``index`` and, once signed, the first head including it with the inclusion proof
+    (the promise a write's receipt makes, kept within about `SIGN_INTERVAL_S`)."""
+
+    async def read(repo: Repository) -> Receipt:
+        found = await repo.ledger_leaves(index, index + 1)
+        if not found:
+            raise NotFound(f"no ledger leaf {index}")
+        head = await repo.ledger_head_covering(index)
+        if head is None:
+            return Receipt(found[0], None, None)
+        nodes = await _planned(repo, inclusion_proof_nodes(index, head.tree_size))
+        return Receipt(found[0], head, inclusion_proof(index, head.tree_size, nodes))
+
+    return await line.store.interact(read)
+
+
+# --------------------------------------------------------------------------------------------
+# Receipts of the writes a request makes
+
+_receipts: ContextVar[list[Leaf] | None] = ContextVar("ledger_receipts", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list[Leaf]]:
+    """Collect the leaves appended by the transactions committed inside the ``with`` block (in
+    this task), for a write's receipt::
+
+        with ledger.collecting() as recorded:
+            await service.declare_operation(...)
+        receipt = recorded[0] if recorded else None
+    """
+    recorded: list[Leaf] = []
+    token = _receipts.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _receipts.reset(token)
+
+
+class RecordingStore:
+    """A `Store` that hands the leaves of each committed unit of work to `collecting`.
+
+    ``transact`` may run a unit of work more than once (retries) and the store decides which
+    run commits; the run that committed is the last one, so its repository's ``recorded`` is
+    what the caller gets. Everything else is the wrapped store's.
+    """
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.backend = inner.backend
+
+    async def interact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
+        return await self.inner.interact(work)
+
+    async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
+        last: list[Repository] = []
+
+        async def tracked(repo: Repository) -> T:
+            last[:] = [repo]
+            return await work(repo)
+
+        result = await self.inner.transact(tracked)
+        recorded = _receipts.get()
+        if recorded is not None and last:
+            recorded.extend(last[0].recorded)
+        return result
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def on_commit(self, hook: CommitHook) -> None:
+        self.inner.on_commit(hook)
+
+    def __getattr__(self, name: str) -> Any:  # the backend's own extras (path, url ...)
+        return getattr(self.inner, name)

@@ -1,0 +1,196 @@
+"""Repository functions for the ledger: leaves appended in the writer's transaction, the tree's
+nodes and signed heads (added off the write path by the signer), and the signing key.
+
+A leaf's index is taken in the statement that inserts it (one more than the largest so far).
+SQLite has one writer, so indices follow commit order. On PostgreSQL two transactions that
+read the same largest index collide under SERIALIZABLE and one is aborted with SQLSTATE 40001,
+which the store retries: committed leaves always form a gap-free prefix 0..n-1.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Double,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy import update as update_
+from sqlalchemy.engine import Row
+
+from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
+from deconfliction.engine.merkle import NodeId, leaf_hash
+from deconfliction.engine.tree_head import SignedTreeHead
+from deconfliction.model.ledger import Leaf, SigningKey
+from deconfliction.store.schema import (
+    ledger_head,
+    ledger_key,
+    ledger_leaf,
+    ledger_node,
+    ledger_state,
+)
+from deconfliction.store.units import ThreadConnection
+
+_LEAF_COLUMNS = ["idx", "time", "kind", "parties", "entry", "leaf_hash"]
+
+
+# built once: it runs in every write transaction (building a statement costs ten times what
+# running a cached one does)
+_APPEND_LEAF = insert(ledger_leaf).from_select(_LEAF_COLUMNS, select(
+    func.coalesce(func.max(ledger_leaf.c.idx) + 1, 0), bindparam("l_time", type_=Double),
+    bindparam("l_kind", type_=String), bindparam("l_parties", type_=Text),
+    bindparam("l_entry", type_=LargeBinary), bindparam("l_hash", type_=LargeBinary),
+)).returning(ledger_leaf.c.idx)
+
+
+_NODES_PER_QUERY = 200  # a proof needs ~2 log2(n); SQLite nests at most 1000 ORs in a query
+
+
+def _leaf(row: Row[Any]) -> Leaf:
+    return Leaf(int(row.idx), row.time, row.kind, tuple(json.loads(row.parties)),
+                bytes(row.entry), bytes(row.leaf_hash))
+
+
+def _head(row: Row[Any]) -> SignedTreeHead:
+    return SignedTreeHead(int(row.tree_size), bytes(row.root_hash), int(row.timestamp_ms),
+                          bytes(row.signature), row.key_id)
+
+
+class LedgerSql:
+    """Mixed into the SQL repository; shares its connection. ``recorded`` lists the leaves this
+    unit of work appended (a receipt for each, once it commits)."""
+
+    _c: ThreadConnection
+    recorded: list[Leaf]
+
+    # appending (in the writer's transaction) ------------------------------------------------
+    async def _record(
+        self, kind: str, parties: Iterable[str], body: dict[str, Any], at: float
+    ) -> Leaf:
+        """Append one leaf recording a change made in this unit of work at time ``at``."""
+        names = tuple(sorted(set(parties)))
+        entry = entry_bytes(kind, at, names, body, secrets.token_hex(SALT_BYTES))
+        digest = leaf_hash(entry)
+        index = await self._c.scalar(_APPEND_LEAF, {
+            "l_time": at, "l_kind": kind, "l_parties": json.dumps(names), "l_entry": entry,
+            "l_hash": digest})
+        leaf = Leaf(int(index), at, kind, names, entry, digest)
+        self.recorded.append(leaf)
+        return leaf
+
+    # leaves -----------------------------------------------------------------------------------
+    async def ledger_size(self) -> int:
+        """How many leaves the ledger holds (signed or not yet)."""
+        last = await self._c.scalar(select(func.max(ledger_leaf.c.idx)))
+        return 0 if last is None else int(last) + 1
+
+    async def ledger_leaves(self, start: int, end: int) -> list[Leaf]:
+        """Leaves ``start <= index < end``, in order."""
+        t = ledger_leaf
+        query = select(t).where(t.c.idx >= start, t.c.idx < end).order_by(t.c.idx)
+        return [_leaf(r) for r in await self._c.execute(query)]
+
+    async def ledger_leaf_hashes(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """``(index, leaf hash)`` of up to ``limit`` leaves from ``start``, in order."""
+        t = ledger_leaf
+        query = (select(t.c.idx, t.c.leaf_hash).where(t.c.idx >= start).order_by(t.c.idx)
+                 .limit(limit))
+        return [(int(r.idx), bytes(r.leaf_hash)) for r in await self._c.execute(query)]
+
+    # the tree ---------------------------------------------------------------------------------
+    async def ledger_nodes(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        """The stored nodes among ``ids`` (one query; a proof needs O(log n) of them). Level 0
+        is the leaf hashes themselves, read from the leaves."""
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        n, t = ledger_node, ledger_leaf
+        leaves = sorted(index for level, index in wanted if level == 0)
+        inner = sorted((level, index) for level, index in wanted if level > 0)
+        found: dict[NodeId, bytes] = {}
+        for first in range(0, max(len(leaves), len(inner)), _NODES_PER_QUERY):
+            parts = []
+            if some := leaves[first:first + _NODES_PER_QUERY]:
+                parts.append(select(literal(0, SmallInteger).label("level"), t.c.idx,
+                                    t.c.leaf_hash.label("hash")).where(t.c.idx.in_(some)))
+            if some_inner := inner[first:first + _NODES_PER_QUERY]:
+                parts.append(select(n.c.level, n.c.idx, n.c.hash).where(or_(*(
+                    and_(n.c.level == level, n.c.idx == index) for level, index in some_inner))))
+            query = parts[0] if len(parts) == 1 else union_all(*parts)
+            found.update(((int(r.level), int(r.idx)), bytes(r.hash))
+                         for r in await self._c.execute(query))
+        return found
+
+    async def put_ledger_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store the interior nodes among ``nodes`` (those of level 0 are the leaf hashes,
+        stored with the leaves already)."""
+        rows = [{"level": level, "idx": index, "hash": digest}
+                for level, index, digest in nodes if level > 0]
+        if rows:
+            await self._c.execute(insert(ledger_node), rows)
+
+    async def ledger_signed_size(self) -> int:
+        """The size of the latest signed tree head (0 before the first)."""
+        size = await self._c.scalar(select(ledger_state.c.signed_size)
+                                    .where(ledger_state.c.id == 1))
+        return int(size or 0)
+
+    async def claim_ledger_head(self, signed_size: int, new_size: int) -> bool:
+        """Move the signer's position from ``signed_size`` to ``new_size``; False if another
+        signer moved it first. On PostgreSQL a concurrent claim waits on this row, then fails
+        with 40001 and is retried."""
+        s = ledger_state
+        result = await self._c.execute(update_(s).where(s.c.id == 1,
+                                                        s.c.signed_size == signed_size)
+                                       .values(signed_size=new_size))
+        return result.rowcount == 1
+
+    async def put_ledger_head(self, head: SignedTreeHead) -> None:
+        await self._c.execute(insert(ledger_head).values(
+            tree_size=head.tree_size, root_hash=head.root_hash, timestamp_ms=head.timestamp_ms,
+            signature=head.signature, key_id=head.key_id))
+
+    async def latest_ledger_head(self) -> SignedTreeHead | None:
+        h = ledger_head
+        row = (await self._c.execute(select(h).order_by(h.c.tree_size.desc()).limit(1))).first()
+        return _head(row) if row else None
+
+    async def ledger_head_covering(self, index: int) -> SignedTreeHead | None:
+        """The first signed head whose tree includes leaf ``index``."""
+        h = ledger_head
+        row = (await self._c.execute(select(h).where(h.c.tree_size > index)
+                                     .order_by(h.c.tree_size).limit(1))).first()
+        return _head(row) if row else None
+
+    async def ledger_head_of(self, size: int) -> SignedTreeHead | None:
+        """The signed head of exactly ``size`` leaves, if one was signed."""
+        row = (await self._c.execute(select(ledger_head)
+                                     .where(ledger_head.c.tree_size == size))).first()
+        return _head(row) if row else None
+
+    # the signing key --------------------------------------------------------------------------
+    async def ledger_key(self) -> SigningKey | None:
+        """The line's signing key (the first made, should there be more)."""
+        k = ledger_key
+        row = (await self._c.execute(select(k).order_by(k.c.created_at, k.c.key_id)
+                                     .limit(1))).first()
+        return SigningKey(row.key_id, row.private_key_pem.encode(), row.created_at) if row else None
+
+    async def put_ledger_key(self, key: SigningKey) -> None:
+        await self._c.execute(insert(ledger_key).values(
+            key_id=key.key_id, private_key_pem=key.private_key_pem.decode(),
+            created_at=key.created_at))

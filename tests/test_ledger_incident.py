@@ -1,0 +1,155 @@
+"""The incident package (a stretch of the ledger issue): the picture of a past window rebuilt
+from the ledger, cut to an area, every entry with a proof that verifies, and its charts."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import rfc8785
+
+from deconfliction.engine.merkle import verify_inclusion
+from deconfliction.model.alert import Alert, AlertKind, AlertState
+from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
+from deconfliction.model.message import Message, Recipient, ReplyKind, Urgency
+from deconfliction.model.operation import Operation, OperationState
+from deconfliction.model.party import Party, Role
+from deconfliction.model.track import StateReport, Track
+from deconfliction.model.volume import CircleFootprint, Volume
+from deconfliction.service.errors import ValidationFailed
+from deconfliction.service.incident import collect
+from deconfliction.service.line import Line
+from deconfliction.store import open_store
+
+pytestmark = pytest.mark.anyio
+T0 = 1_800_000_000.0
+ALEPPO = (37.16, 36.20)
+PALMYRA = (38.27, 34.55)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def operation(op_id: str, owner: str, centre, at: float, **changes) -> Operation:
+    values = dict(id=op_id, owner=owner, volumes=(Volume(CircleFootprint(centre, 5000.0), 3000.0,
+                                                         6000.0, T0, T0 + 7200),),
+                  priority=1, state=OperationState.ACTIVATED, ovn=f"{op_id}-{at}", version=1,
+                  short_notice=False, callsigns=(f"{owner.upper()} 1",), notes="",
+                  created_at=at, updated_at=at)
+    values.update(changes)
+    return Operation(**values)
+
+
+def state(aircraft: str, party: str, lon: float, lat: float, at: float) -> dict:
+    return {"aircraft_id": aircraft, "party": party, "callsign": None,
+            "state": {"time": f"2027-01-15T08:{int(at - T0) // 60:02d}:{int(at - T0) % 60:02d}Z",
+                      "lat": lat, "lon": lon, "altitude_m": 4000.0, "ground_speed_mps": 200.0,
+                      "track_deg": 90.0, "vertical_rate_mps": 0.0}}
+
+
+@pytest.fixture
+async def line(tmp_path: Path):
+    store = open_store(db_path=tmp_path / "line.db")
+    line = Line(store, clock=lambda: T0 + 3600)
+
+    async def history(repo) -> None:
+        for name, role in (("blue", Role.OPERATOR), ("red", Role.OPERATOR),
+                           ("mission", Role.AUTHORITY)):
+            await repo.add_party(Party(name, role, T0 - 100), name * 8)
+        await repo.insert_operation(operation("op-aleppo", "blue", ALEPPO, T0 - 50))
+        await repo.insert_operation(operation("op-palmyra", "red", PALMYRA, T0 - 40))
+        await repo.insert_operation(operation("op-gone", "red", ALEPPO, T0 - 30))
+        await repo.update_operation(operation("op-gone", "red", ALEPPO, T0 - 20,
+                                              state=OperationState.ENDED, version=2))
+        await repo.insert_constraint(Constraint(
+            "k-aleppo", "mission", ConstraintKind.NO_FLY, "Aleppo",
+            (Volume(CircleFootprint(ALEPPO, 15000.0), 0.0, 18000.0, T0 - 60, T0 + 86400),),
+            None, (), ConstraintState.ACTIVE, "k-1", 1, T0 - 60, T0 - 60))
+        key = ("conflict", "blue-1", "red-1")
+        raised = Alert("a-1", AlertKind.CONFLICT, key, ("blue", "red"), AlertState.RAISED,
+                       T0 + 60, T0 + 60, None, {"aircraft": [
+                           state("blue-1", "blue", 37.10, 36.20, T0 + 60),
+                           state("red-1", "red", 37.30, 36.21, T0 + 60)]})
+        await repo.put_alert(raised)
+        await repo.put_alert(Alert(
+            "a-1", AlertKind.CONFLICT, key, ("blue", "red"), AlertState.RAISED, T0 + 60,
+            T0 + 90, None, {"aircraft": [state("blue-1", "blue", 37.15, 36.20, T0 + 90),
+                                         state("red-1", "red", 37.25, 36.21, T0 + 90)]}))
+        await repo.put_alert(Alert(
+            "a-1", AlertKind.CONFLICT, key, ("blue", "red"), AlertState.CLEARED, T0 + 60,
+            T0 + 150, T0 + 150, {"aircraft": [state("blue-1", "blue", 37.2, 36.25, T0 + 150)]}))
+        far = Alert("a-far", AlertKind.NONCONFORMANCE, ("nonconformance", "red-9", "op-palmyra"),
+                    ("red",), AlertState.RAISED, T0 + 70, T0 + 70, None, {
+                        "aircraft": [state("red-9", "red", 38.4, 34.6, T0 + 70)],
+                        "operation_id": "op-palmyra"})
+        await repo.put_alert(far)
+        call = Message("m-1", "blue", "red", Urgency.DISTRESS, "turning north", "",
+                       ("a-1",), T0 + 65)
+        await repo.insert_message(call, [Recipient("m-1", "red", escalate_at=T0 + 95)])
+        other = Message("m-2", "red", "blue", Urgency.ROUTINE, "unrelated", "", (), T0 + 66)
+        await repo.insert_message(other, [Recipient("m-2", "blue", escalate_at=T0 + 666)])
+        await repo.mark_delivered("red", ["m-1"], T0 + 66)
+        await repo.put_recipient(Recipient("m-1", "red", T0 + 66, None, None, None, 1,
+                                           T0 + 125))
+        await repo.put_recipient(Recipient("m-1", "red", T0 + 66, ReplyKind.WILL_COMPLY,
+                                           "turning", T0 + 100, 1, None))
+        await repo.put_tracks([Track("blue", StateReport("blue-1", T0 + 59, 36.2, 37.1, 4000.0,
+                                                         200.0, 90.0, 0.0), T0 + 59.5)])
+        await repo.put_tracks([Track("red", StateReport("red-5", T0 + 61, 34.0, 38.0, 4000.0,
+                                                        200.0, 90.0, 0.0), T0 + 61.5)])
+        await repo.insert_operation(operation("op-later", "blue", ALEPPO, T0 + 900))
+
+    await store.transact(history)
+    try:
+        yield line
+    finally:
+        await store.close()
+
+
+async def test_a_window_rebuilt_from_the_ledger_with_proofs(line) -> None:
+    incident = await collect(line, T0, T0 + 600)
+    assert {o["id"] for o in incident.operations} == {"op-aleppo", "op-palmyra"}  # ended: gone
+    assert [c["id"] for c in incident.constraints] == ["k-aleppo"]
+    assert [(a["id"], a["transition"]) for a in incident.alerts] == [
+        ("a-1", "alert.raised"), ("a-1", "alert.updated"), ("a-1", "alert.cleared"),
+        ("a-far", "alert.raised")]
+    assert [m["id"] for m in incident.messages] == ["m-1", "m-2"]
+    assert [t["kind"] for t in incident.traffic] == [
+        "message.delivered", "message.escalated", "message.replied"]
+    assert len(incident.tracks) == 2
+    head = incident.head
+    assert head.tree_size == 20  # op-later too: signed, though after the window
+    for leaf in incident.leaves:  # each entry is in the signed tree
+        digest = hashlib.sha256(b"\x00" + rfc8785.dumps(leaf["entry"])).digest()
+        assert digest.hex() == leaf["leaf_hash"]
+        verify_inclusion(digest, leaf["index"], head.tree_size,
+                         [bytes.fromhex(p) for p in leaf["inclusion_proof"]], head.root_hash)
+    assert "op-later" not in str(incident.to_json())
+
+
+async def test_an_area_keeps_what_lies_in_it_and_what_refers_to_that(line) -> None:
+    area = {"type": "Circle", "center": list(ALEPPO), "radius_m": 40_000}
+    incident = await collect(line, T0, T0 + 600, area)
+    assert [o["id"] for o in incident.operations] == ["op-aleppo"]
+    assert {a["id"] for a in incident.alerts} == {"a-1"}
+    assert [m["id"] for m in incident.messages] == ["m-1"]  # it refers to the alert
+    assert [t["aircraft"] for t in incident.tracks] == [["blue-1"]]
+    with pytest.raises(ValidationFailed):
+        await collect(line, T0, T0 + 600, {"type": "Point", "coordinates": [0, 0]})
+    with pytest.raises(ValidationFailed):
+        await collect(line, T0 + 600, T0)
+
+
+async def test_the_charts_are_drawn(line, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the incident extra (matplotlib) is not installed")
+    from deconfliction.incident_plots import situation_map, timeline
+
+    area = {"type": "Circle", "center": list(ALEPPO), "radius_m": 40_000}
+    incident = (await collect(line, T0, T0 + 600, area)).to_json()
+    for draw, name in ((timeline, "timeline.png"), (situation_map, "map.png")):
+        draw(incident, tmp_path / name)
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
