@@ -52,6 +52,8 @@ test: install-test
 bench: install-test
 	$(BIN)/python bench/strategic.py
 	$(BIN)/python bench/tactical.py
+	$(BIN)/python bench/events.py
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo.db* console/node_modules src/deconfliction/console_dist

@@ -31,7 +31,6 @@ import random
 import secrets
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _sizes import measure_sizes  # bench/ is on sys.path when a script runs
 
 from deconfliction.api.app import create_app
 from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
@@ -348,12 +348,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(one_size(args.one, args.seed)))
         return 0
-    rows = []
-    for n in args.sizes:
-        print(f"N = {n:,}", file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--seed", str(args.seed)],
-                             check=True, stdout=subprocess.PIPE, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+    rows = measure_sizes(__file__, args.sizes, args.seed)
     if rows:
         print(f"\n{'leaves':>9} | {'sign':>9} | {'append 1×':>9} {'64×':>8} | "
               f"{'inclusion p50':>13} {'p99':>7} | {'consistency p50':>15} {'p99':>7} | "

@@ -21,12 +21,13 @@ import random
 import resource
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from _sizes import measure_sizes  # bench/ is on sys.path when a script runs
 
 from deconfliction.engine.cells import cover
 from deconfliction.engine.footprint import geographic_bounds
@@ -176,12 +177,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(one_size(args.one, args.seed)))
         return 0
-    rows = []
-    for n in args.sizes:
-        print(f"N = {n:,}", file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--seed", str(args.seed)],
-                             check=True, stdout=subprocess.PIPE, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+    rows = measure_sizes(__file__, args.sizes, args.seed)
     print(f"\n{'stored ops':>10} | {'query p50':>9} {'p99':>7} | {'create p50':>10} {'p99':>7} "
           f"{'refused':>7} | {'brute scan':>10} {'ratio':>7} | {'peak RSS':>8} {'db':>7}")
     print("-" * 104)

@@ -470,3 +470,28 @@ async def test_unit_of_work_must_not_await_other_things(store) -> None:
     with pytest.raises(RuntimeError, match="awaited something other than its repository"):
         await store.transact(work)
     assert await store.interact(lambda r: r.events("blue", after=0, limit=10)) == []
+
+
+async def test_ledger_leaves_of_concurrent_units_are_gap_free(store) -> None:
+    """Units committed together (SQLite numbers their ledger leaves in memory and inserts them
+    in one statement): a unit that fails takes its leaves with it, the rest are numbered
+    0..n-1 without a gap, and each unit's receipts name the indices that were stored."""
+
+    def add(i: int):
+        async def work(repo):
+            await repo.add_party(Party(f"p{i:02d}", Role.OPERATOR, T0), token_hash(f"t{i}"))
+            if i == 5:
+                raise ValueError("refused")
+            return [leaf.index for leaf in repo.recorded]
+        return work
+
+    results = await asyncio.gather(*(store.transact(add(i)) for i in range(12)),
+                                   return_exceptions=True)
+    assert isinstance(results[5], ValueError)
+    indices = sorted(i for r in results if not isinstance(r, Exception) for i in r)
+    assert indices == list(range(11))
+    stored = await store.interact(lambda r: r.ledger_leaves(0, 100))
+    assert [leaf.index for leaf in stored] == list(range(11))
+    assert sum(b'"p04"' in leaf.entry for leaf in stored) == 1  # entries name the party
+    assert not any(b'"p05"' in leaf.entry for leaf in stored)
+    assert await store.interact(lambda r: r.ledger_size()) == 11

@@ -42,7 +42,7 @@ from deconfliction.store.schema import (
     volume_cell,
 )
 from deconfliction.store.sql_hotline import HotlineSql
-from deconfliction.store.sql_ledger import LedgerSql
+from deconfliction.store.sql_ledger import LeafBatch, LedgerSql
 from deconfliction.store.sql_tactical import TacticalSql
 from deconfliction.store.sql_webhooks import WebhookSql
 from deconfliction.store.units import ThreadConnection
@@ -88,8 +88,9 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
     in the same transaction, so the services need not know about the ledger.
     """
 
-    def __init__(self, connection: ThreadConnection) -> None:
+    def __init__(self, connection: ThreadConnection, leaf_batch: LeafBatch | None = None) -> None:
         self._c = connection
+        self._leaf_batch = leaf_batch  # a group commit's leaves (SQLite), else one insert each
         self.appended: list[Event] = []  # the events this unit of work appended, in order
         self.recorded: list[Leaf] = []  # ledger leaves this unit of work appended
 

@@ -31,6 +31,7 @@ from deconfliction.store.base import Repository
 from deconfliction.store.hooks import CommitHooks
 from deconfliction.store.migrate import upgrade
 from deconfliction.store.sql import SqlRepository
+from deconfliction.store.sql_ledger import LeafBatch
 from deconfliction.store.units import ThreadConnection, run_unit
 
 T = TypeVar("T")
@@ -168,9 +169,11 @@ class SqliteStore(CommitHooks):
             # more than the statements of a small unit
             driver = connection.connection.driver_connection
             assert driver is not None
+            leaves = LeafBatch()
             for unit in batch:
-                repo = SqlRepository(ThreadConnection(connection))
+                repo = SqlRepository(ThreadConnection(connection), leaves)
                 driver.execute("SAVEPOINT unit")
+                mark = leaves.mark()
                 try:
                     unit.result = run_unit(unit.work, repo)
                 except Exception as error:
@@ -179,9 +182,13 @@ class SqliteStore(CommitHooks):
                         raise
                     driver.execute("ROLLBACK TO unit")
                     driver.execute("RELEASE unit")
+                    leaves.rewind(mark)
                 else:
                     driver.execute("RELEASE unit")
                     unit.appended = repo.appended
+            if leaves.pending:  # the batch's ledger leaves, in one statement, then the commit
+                run_unit(lambda repo: repo.insert_leaves(leaves.pending),
+                         SqlRepository(ThreadConnection(connection)))
 
     async def close(self) -> None:
         if self._committer is not None:
