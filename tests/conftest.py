@@ -120,6 +120,14 @@ class Database:
     def describe(self) -> str:
         return str(self.path) if self.path else f"postgres database {self.name}"
 
+    def open_store(self):  # type: ignore[no-untyped-def]
+        """The store on this database, in this process (migrated first)."""
+        from deconfliction.store import open_store
+
+        if self.backend == "sqlite":
+            return open_store(db_path=self.path)
+        return open_store(database_url=self.url)
+
 
 @dataclass
 class DatabaseFactory:
@@ -233,3 +241,26 @@ def cli():
         add_party = staticmethod(add_party)
 
     return CLI
+
+
+# --- stores in this process (tests of the store and the ledger) ---------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, database_factory):
+    """A fresh database of each backend (PostgreSQL skipped, with the reason, when absent)."""
+    return database_factory.create(request.param)
+
+
+@pytest.fixture
+async def store(database):
+    s = database.open_store()
+    try:
+        yield s
+    finally:
+        await s.close()

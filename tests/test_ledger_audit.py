@@ -36,11 +36,6 @@ T0 = 1_800_000_000.0
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def exported(tmp_path: Path):
     """A ledger of 24 leaves, red's export of it (saved head taken at 13 leaves), the key."""
     store = open_store(db_path=tmp_path / "line.db")

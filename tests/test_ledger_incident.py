@@ -28,11 +28,6 @@ ALEPPO = (37.16, 36.20)
 PALMYRA = (38.27, 34.55)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def operation(op_id: str, owner: str, centre, at: float, **changes) -> Operation:
     values = dict(id=op_id, owner=owner, volumes=(Volume(CircleFootprint(centre, 5000.0), 3000.0,
                                                          6000.0, T0, T0 + 7200),),

@@ -32,34 +32,9 @@ from deconfliction.model.track import StateReport, Track
 from deconfliction.model.volume import CircleFootprint, Volume
 from deconfliction.service import ledger
 from deconfliction.service.line import Line
-from deconfliction.store import open_store
 
 pytestmark = pytest.mark.anyio
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request, database_factory):
-    return database_factory.create(request.param)
-
-
-def open_database(db):
-    return open_store(db_path=db.path) if db.backend == "sqlite" else open_store(
-        database_url=db.url)
-
-
-@pytest.fixture
-async def store(database):
-    s = open_database(database)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def line_on(store, now: float = T0) -> Line:
@@ -190,7 +165,7 @@ async def test_concurrent_writers_get_gap_free_indices(store) -> None:
 @pytest.mark.postgres
 async def test_postgres_race_on_the_leaf_index_is_retried_not_refused(database_factory) -> None:
     db = database_factory.create("postgres")
-    store = ledger.RecordingStore(open_database(db))
+    store = ledger.RecordingStore(db.open_store())
     try:
         await add_parties(store, "blue")
         attempts = {0: 0, 1: 0}
@@ -281,7 +256,7 @@ async def test_a_receipt_is_pending_until_signed(store) -> None:
 
 
 async def test_two_signers_at_once_agree(database) -> None:
-    stores = [open_database(database), open_database(database)]  # as two processes would
+    stores = [database.open_store(), database.open_store()]  # as two processes would
     try:
         await add_parties(stores[0], "blue")
         lines = [line_on(s) for s in stores]

@@ -30,31 +30,6 @@ V = 1000 * 0.3048
 T0 = 1_800_000_000.0  # a UTC epoch time in 2027
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request, database_factory):
-    return database_factory.create(request.param)
-
-
-def open_database(db):
-    if db.backend == "sqlite":
-        return open_store(db_path=db.path)
-    return open_store(database_url=db.url)
-
-
-@pytest.fixture
-async def store(database):
-    s = open_database(database)
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -95,7 +70,7 @@ def _sync_url(db) -> str:
 
 
 async def test_open_store_migrates_and_is_idempotent(database) -> None:
-    first = open_database(database)
+    first = database.open_store()
     try:
         assert first.backend == ("sqlite" if database.backend == "sqlite" else "postgresql")
         await add_parties(first, "blue")
@@ -113,8 +88,8 @@ async def test_open_store_migrates_and_is_idempotent(database) -> None:
             "event", "alembic_version"} <= tables
     assert len(versions) == 1
 
-    second = open_database(database)  # migrating again is a no-op and keeps the data
-    third = open_database(database)
+    second = database.open_store()  # migrating again is a no-op and keeps the data
+    third = database.open_store()
     try:
         assert (await second.interact(lambda r: r.party("blue"))).name == "blue"
         assert [p.name for p in await third.interact(lambda r: r.parties())] == ["blue"]
@@ -404,7 +379,7 @@ async def test_failing_transact_rolls_everything_back(store) -> None:
 @pytest.mark.postgres
 async def test_postgres_serialization_retry_on_racing_seq(database_factory) -> None:
     db = database_factory.create("postgres")
-    store = open_database(db)
+    store = db.open_store()
     try:
         await add_parties(store, "blue")
         attempts = {0: 0, 1: 0}
