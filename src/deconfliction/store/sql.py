@@ -33,6 +33,7 @@ from deconfliction.model.time import rfc3339
 from deconfliction.model.volume import Volume, footprint_from_geojson, footprint_to_geojson
 from deconfliction.store import ledger_records as records
 from deconfliction.store.base import IndexedVolume
+from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
     airspace_constraint,
     event,
@@ -51,20 +52,20 @@ _OPERATION = "operation"
 _CONSTRAINT = "constraint"
 
 
-# Statements on the hot paths are built once: building a statement costs ten times what
-# running a cached one does.
-_APPEND_EVENT = insert(event).from_select(  # the next number in the party's stream, and the event
+# Statements on the hot paths are built once (building a statement costs ten times what
+# running a cached one does) and run on the driver where it is SQLite's (store.hot).
+_APPEND_EVENT = hot(insert(event).from_select(  # the party's next number, and the event
     ["party", "seq", "kind", "time", "data"],
     select(bindparam("e_party", type_=String), func.coalesce(func.max(event.c.seq), 0) + 1,
            bindparam("e_kind", type_=String), bindparam("e_time", type_=Double),
            bindparam("e_data", type_=Text)).where(event.c.party == bindparam("e_party")),
-).returning(event.c.seq)
-_EVENTS_AFTER = (select(event)
-                 .where(event.c.party == bindparam("party"), event.c.seq > bindparam("after"))
-                 .order_by(event.c.seq).limit(bindparam("limit")))
-_PARTY_BY_TOKEN = select(party).where(party.c.token_hash == bindparam("token_hash"))
-_PARTIES = select(party).order_by(party.c.name)
-_PARTY = select(party).where(party.c.name == bindparam("name"))
+).returning(event.c.seq))
+_EVENTS_AFTER = hot(select(event)
+                    .where(event.c.party == bindparam("party"), event.c.seq > bindparam("after"))
+                    .order_by(event.c.seq).limit(bindparam("limit")))
+_PARTY_BY_TOKEN = hot(select(party).where(party.c.token_hash == bindparam("token_hash")))
+_PARTIES = hot(select(party).order_by(party.c.name))
+_PARTY = hot(select(party).where(party.c.name == bindparam("name")))
 
 
 def _volume_from_row(row: Row[Any]) -> Volume:

@@ -16,6 +16,7 @@ from deconfliction.model.ledger import Leaf
 from deconfliction.model.link import LinkTest, PartyLink, PartyStatus
 from deconfliction.model.message import Message, Recipient, ReplyKind, Urgency
 from deconfliction.store import ledger_records as records
+from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
     airspace_constraint,
     alert,
@@ -29,10 +30,12 @@ from deconfliction.store.schema import (
 from deconfliction.store.units import ThreadConnection
 
 # hot-path statements, built once (see store.sql)
-_INSERT_MESSAGE = insert(message)
-_INSERT_RECIPIENT = insert(message_recipient)
-_MESSAGE = select(message).where(message.c.id == bindparam("id"))
-_MARK_DELIVERED = (
+_INSERT_MESSAGE = hot(insert(message))
+_INSERT_RECIPIENT = hot(insert(message_recipient))
+_MESSAGE = hot(select(message).where(message.c.id == bindparam("id")))
+_SENDERS = hot(select(message.c.id, message.c.sender)
+               .where(message.c.id.in_(bindparam("ids", expanding=True))))
+_MARK_DELIVERED = hot(
     update(message_recipient)
     .where(message_recipient.c.party == bindparam("recipient"),
            message_recipient.c.delivered_at.is_(None),
@@ -137,8 +140,7 @@ class HotlineSql:
             "recipient": party, "ids": list(message_ids), "delivered": at})
         delivered = [r.message_id for r in result]
         if delivered:  # a receipt each, readable by the recipient and the message's sender
-            senders = await self._c.execute(select(message.c.id, message.c.sender)
-                                            .where(message.c.id.in_(delivered)))
+            senders = await self._c.execute(_SENDERS, {"ids": delivered})
             for row in sorted(senders, key=lambda row: delivered.index(row.id)):
                 await self._record("message.delivered", (party, row.sender),
                                    records.delivered_body(row.id, party, at), at)

@@ -37,6 +37,7 @@ from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
 from deconfliction.engine.merkle import NodeId, leaf_hash
 from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.ledger import Leaf, SigningKey
+from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
     ledger_head,
     ledger_key,
@@ -61,7 +62,8 @@ _APPEND_LEAF = insert(ledger_leaf).from_select(_LEAF_COLUMNS, select(
 _NODES_PER_QUERY = 200  # a proof needs ~2 log2(n); SQLite nests at most 1000 ORs in a query
 
 
-_INSERT_LEAF = insert(ledger_leaf)
+_INSERT_LEAF = hot(insert(ledger_leaf))
+_LEDGER_LAST = hot(select(func.max(ledger_leaf.c.idx)))
 
 
 @dataclass(slots=True)
@@ -133,7 +135,7 @@ class LedgerSql:
     # leaves -----------------------------------------------------------------------------------
     async def ledger_size(self) -> int:
         """How many leaves the ledger holds (signed or not yet)."""
-        last = await self._c.scalar(select(func.max(ledger_leaf.c.idx)))
+        last = await self._c.scalar(_LEDGER_LAST)
         return 0 if last is None else int(last) + 1
 
     async def ledger_leaves(self, start: int, end: int) -> list[Leaf]:

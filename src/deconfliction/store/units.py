@@ -11,10 +11,13 @@ awaits never suspend, so a unit of work is a coroutine that runs to completion i
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, CursorResult
+
+from deconfliction.store.hot import HotRows, HotStatement
 
 T = TypeVar("T")
 
@@ -27,18 +30,30 @@ class ThreadConnection:
     """The part of ``AsyncConnection`` the repository uses, over a synchronous connection.
 
     The awaits complete at once: the statement runs on the calling thread, which is the worker
-    thread the whole unit of work runs on.
+    thread the whole unit of work runs on. A `HotStatement` runs on the driver when it is
+    SQLite's, through SQLAlchemy otherwise.
     """
 
-    __slots__ = ("sync",)
+    __slots__ = ("driver", "sync")
 
     def __init__(self, sync: Connection) -> None:
         self.sync = sync
+        driver = sync.connection.driver_connection
+        self.driver = driver if isinstance(driver, sqlite3.Connection) else None
 
-    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
+    async def execute(self, statement: Any,
+                      parameters: Any = None) -> CursorResult[Any] | HotRows:
+        if type(statement) is HotStatement:
+            if self.driver is not None:
+                return statement.run(self.driver, self.sync.dialect, parameters)
+            statement = statement.statement
         return self.sync.execute(statement, parameters)
 
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        if type(statement) is HotStatement:
+            if self.driver is not None:
+                return statement.run(self.driver, self.sync.dialect, parameters).scalar()
+            statement = statement.statement
         return self.sync.scalar(statement, parameters)
 
 
