@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from deconfliction import __version__
 from deconfliction.api import problems
+from deconfliction.api.lean import LeanLane
 from deconfliction.api.routes import (
     console,
     constraints,
@@ -34,13 +35,15 @@ BackgroundTask = Callable[[Line, asyncio.Event], Awaitable[None]]
 
 
 def create_app(
-    line: Line, *, detection: bool = True, tasks: Sequence[BackgroundTask] = ()
+    line: Line, *, detection: bool = True, tasks: Sequence[BackgroundTask] = (),
+    lean: bool = True,
 ) -> FastAPI:
     """An ASGI app serving ``line``: the HTTP API, the hotline's escalation, webhook delivery,
     (unless ``detection`` is False) the tactical detection cycle and any extra ``tasks``; the
     store is closed when the app shuts down. Commits wake this process's event streams. The
     ledger's tree heads are signed here too, and the store is wrapped so that write responses
-    can carry their receipts."""
+    can carry their receipts. With ``lean`` (the default) the hotline's writes take the lean
+    lane (`api.lean`); without it FastAPI serves them, as it does the rest."""
     line = replace(line, store=RecordingStore(line.store))
     line.store.on_commit(line.live.notifier.notify)
 
@@ -74,6 +77,8 @@ def create_app(
     )
     app.state.line = line
     problems.install(app)
+    if lean:
+        app.add_middleware(LeanLane, routes=hotline.LEAN_ROUTES)  # inside the body limit
     app.add_middleware(problems.BodyLimit)
     for router in (meta.router, events.router, operations.router, constraints.router,
                    tactical.router, hotline.router, link.router, webhooks.router,

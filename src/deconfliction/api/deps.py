@@ -20,11 +20,9 @@ async def get_line(request: Request) -> Line:
 LineDep = Annotated[Line, Depends(get_line)]
 
 
-async def current_party(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Party:
-    """The party whose bearer token came with the request (401 without a valid one)."""
-    line: Line = request.app.state.line  # not ``LineDep``: one dependency less per request
+async def party_for(line: Line, authorization: str | None) -> Party:
+    """The party whose bearer token is in this ``Authorization`` header (`Unauthenticated`
+    without a valid one); it is seen on the line now."""
     token = None
     if authorization:
         scheme, _, value = authorization.partition(" ")
@@ -33,6 +31,14 @@ async def current_party(
     party = await authenticate(line, token)
     line.live.presence.seen(party.name, line.clock())
     return party
+
+
+async def current_party(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Party:
+    """The party whose bearer token came with the request (401 without a valid one)."""
+    # not ``LineDep``: one dependency less per request
+    return await party_for(request.app.state.line, authorization)
 
 
 CurrentParty = Annotated[Party, Depends(current_party)]

@@ -85,7 +85,7 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
-def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+def validation_problem(exc: RequestValidationError) -> JSONResponse:
     found = []
     for e in exc.errors():
         message = e.get("msg", "invalid")
@@ -111,7 +111,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation_problem(exc)
+        return validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -138,8 +138,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(scope, receive, send)
+            else:  # the HTTP server delivers no more than the declared length
+                await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0

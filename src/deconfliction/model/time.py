@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
+@lru_cache(maxsize=4096)  # one write formats the same instant for its events, entry and view
 def rfc3339(t: float) -> str:
     """UTC seconds as RFC 3339 with ``Z`` (millisecond precision when not whole).
 

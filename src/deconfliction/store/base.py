@@ -104,7 +104,8 @@ class Store(Protocol):
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T: ...
     async def lookup(self, work: Callable[[Repository], Awaitable[T]]) -> T:
         """A read of a few rows by key (a token, a name): like ``interact``, but a backend may
-        run it on the calling thread when that costs less than a hop to a worker thread."""
+        run it on the calling thread when that costs less than a hop to a worker thread, and
+        each statement on its own (no snapshot across statements)."""
         ...
 
     async def close(self) -> None: ...

@@ -123,8 +123,13 @@ class SqliteStore(CommitHooks):
             connection = self._looker.connect()
             self._lookup_connections.connection = connection
             self._kept.append(connection)
-        with connection.begin():
+        # no transaction: each statement of a keyed read is atomic in autocommit mode, and a
+        # BEGIN … COMMIT would cost more than the read
+        try:
             return run_unit(work, SqlRepository(ThreadConnection(connection)))
+        finally:
+            if connection.in_transaction():  # a statement that went through SQLAlchemy
+                connection.rollback()
 
     def _read(self, work: Callable[[Repository], Awaitable[T]]) -> T:
         with self._reader.begin() as connection:

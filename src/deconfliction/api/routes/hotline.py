@@ -7,23 +7,52 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.lean import LeanRoute
 from deconfliction.api.schemas import ContactsIn, MessageIn, ReplyIn
 from deconfliction.api.views import message_view, party_link_view, recipient_view, with_receipt
 from deconfliction.model.message import ReplyKind, Urgency
+from deconfliction.model.party import Party
 from deconfliction.service import hotline, ledger
+from deconfliction.service.line import Line
 
 router = APIRouter(prefix="/v1", tags=["hotline"])
+
+
+async def send_message(line: Line, party: Party, body: MessageIn,
+                       _path: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """POST /v1/messages (here and in the lean lane): the view and the Location header."""
+    with ledger.collecting() as recorded:
+        message, recipients = await hotline.send_message(
+            line, party, to=body.to, urgency=Urgency(body.urgency), subject=body.subject,
+            body=body.body, refs=body.refs, now=line.clock())
+    return (with_receipt(message_view(message, recipients), recorded),
+            {"Location": f"/v1/messages/{message.id}"})
+
+
+async def send_reply(line: Line, party: Party, body: ReplyIn,
+                     path: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """POST /v1/messages/{message_id}/replies (here and in the lean lane)."""
+    message_id = path["message_id"]
+    with ledger.collecting() as recorded:
+        done = await hotline.reply(line, party, message_id, ReplyKind(body.reply), body.text,
+                                   line.clock())
+    return with_receipt({"message_id": message_id, **recipient_view(done)}, recorded), {}
+
+
+LEAN_ROUTES = (
+    LeanRoute("/v1/messages", MessageIn, 201, send_message),
+    LeanRoute("/v1/messages/{message_id}/replies", ReplyIn, 201, send_reply),
+)
+"""The hotline's writes, also served by the lean lane (`api.lean`): same handlers, same
+answers."""
 
 
 @router.post("/messages", status_code=201, summary="Send a message to a party or to all")
 async def send(body: MessageIn, party: CurrentParty, line: LineDep,
                response: Response) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        message, recipients = await hotline.send_message(
-            line, party, to=body.to, urgency=Urgency(body.urgency), subject=body.subject,
-            body=body.body, refs=body.refs, now=line.clock())
-    response.headers["Location"] = f"/v1/messages/{message.id}"
-    return with_receipt(message_view(message, recipients), recorded)
+    view, headers = await send_message(line, party, body, {})
+    response.headers.update(headers)
+    return view
 
 
 @router.get("/messages", summary="Threads you sent or received (observers: all), newest first")
@@ -44,10 +73,8 @@ async def thread(message_id: str, party: CurrentParty, line: LineDep) -> dict[st
              summary="Reply to a message you received")
 async def reply(message_id: str, body: ReplyIn, party: CurrentParty,
                 line: LineDep) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        done = await hotline.reply(line, party, message_id, ReplyKind(body.reply), body.text,
-                                   line.clock())
-    return with_receipt({"message_id": message_id, **recipient_view(done)}, recorded)
+    view, _ = await send_reply(line, party, body, {"message_id": message_id})
+    return view
 
 
 @router.put("/parties/me/escalation", summary="Who is told when you leave a message unanswered")
