@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from deconfliction import fastjson
 from deconfliction.api import problems
 from deconfliction.api.deps import party_for
 from deconfliction.model.party import Party
@@ -144,8 +145,7 @@ class LeanLane:
         except RequestValidationError as error:
             await problems.validation_problem(error)(scope, receive, send)
             return
-        content = json.dumps(view, ensure_ascii=False, allow_nan=False,
-                             separators=(",", ":")).encode()
+        content = fastjson.dumps(view)
         await send({"type": "http.response.start", "status": route.status, "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(content)).encode()),

@@ -12,7 +12,7 @@ random ``salt`` keeps that hash from being guessed: an entry with little in it (
 at a known second) could otherwise be confirmed by hashing candidates.
 
 Entries are made on the write path, so `canonical` takes a fast road to RFC 8785's bytes where
-it can (the standard library's encoder, once numbers are in the form ECMAScript prints them)
+it can (orjson with sorted keys, once numbers are in the form ECMAScript prints them)
 and the ``rfc8785`` package's everywhere else; the tests hold the two to the same bytes.
 
 Examples
@@ -27,12 +27,12 @@ False
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 import rfc8785
 
 from deconfliction.engine.merkle import canonical_entry
@@ -67,12 +67,13 @@ class _Slow(Exception):
 
 
 def _ecmascript(value: Any) -> Any:
-    """``value`` ready for ``json.dumps`` to write RFC 8785's bytes, or `_Slow`.
+    """``value`` ready for ``orjson`` to write RFC 8785's bytes, or `_Slow`.
 
     Integral doubles become ints (ECMAScript prints ``3``, Python ``3.0``); other doubles are
-    left to ``repr`` only where it is positional, which is where both print the same shortest
-    digits. Keys outside the Basic Multilingual Plane would sort differently (RFC 8785 sorts by
-    UTF-16 code units), so they too take the general road.
+    left to the encoder only where it writes them positionally, which is where it and
+    ECMAScript print the same shortest digits. Keys outside the Basic Multilingual Plane would
+    sort differently (orjson sorts by UTF-8 bytes, RFC 8785 by UTF-16 code units: the same
+    order inside that plane only), so they too take the general road.
     """
     if isinstance(value, str) or value is None or isinstance(value, bool):
         return value
@@ -100,9 +101,7 @@ def _ecmascript(value: Any) -> Any:
     raise _Slow
 
 
-_AS_IS = frozenset({str, bool, type(None)})  # written by json.dumps exactly as RFC 8785 does
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
-                            separators=(",", ":"))
+_AS_IS = frozenset({str, bool, type(None)})  # written by orjson exactly as RFC 8785 does
 
 
 def _sanitised(value: Any) -> Any:
@@ -136,8 +135,8 @@ def canonical(obj: Any) -> bytes:
     b'{"a":"?","b":"inf"}'
     """
     try:
-        return _ENCODER.encode(_ecmascript(obj)).encode("utf-8")
-    except (_Slow, UnicodeEncodeError):
+        return orjson.dumps(_ecmascript(obj), option=orjson.OPT_SORT_KEYS)
+    except (_Slow, orjson.JSONEncodeError):  # a lone surrogate, say
         pass
     try:
         return canonical_entry(obj)

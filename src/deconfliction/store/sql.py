@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
+from deconfliction import fastjson
 from deconfliction.engine.cells import cover
 from deconfliction.engine.footprint import geographic_bounds
 from deconfliction.engine.ledger_entry import PUBLIC
@@ -305,7 +306,8 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
         self, party_name: str, kind: str, time: float, data: dict[str, Any]
     ) -> Event:
         seq = await self._c.scalar(_APPEND_EVENT, {
-            "e_party": party_name, "e_kind": kind, "e_time": time, "e_data": json.dumps(data)})
+            "e_party": party_name, "e_kind": kind, "e_time": time,
+            "e_data": fastjson.dumps_text(data)})
         appended = Event(party_name, int(seq), kind, time, data)
         self.appended.append(appended)
         return appended

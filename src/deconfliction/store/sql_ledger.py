@@ -64,6 +64,10 @@ _NODES_PER_QUERY = 200  # a proof needs ~2 log2(n); SQLite nests at most 1000 OR
 
 _INSERT_LEAF = hot(insert(ledger_leaf))
 _LEDGER_LAST = hot(select(func.max(ledger_leaf.c.idx)))
+_LEAF_HASHES = hot(select(ledger_leaf.c.idx, ledger_leaf.c.leaf_hash)
+                   .where(ledger_leaf.c.idx >= bindparam("start")).order_by(ledger_leaf.c.idx)
+                   .limit(bindparam("limit")))
+_INSERT_NODE = hot(insert(ledger_node))
 
 
 @dataclass(slots=True)
@@ -146,10 +150,8 @@ class LedgerSql:
 
     async def ledger_leaf_hashes(self, start: int, limit: int) -> list[tuple[int, bytes]]:
         """``(index, leaf hash)`` of up to ``limit`` leaves from ``start``, in order."""
-        t = ledger_leaf
-        query = (select(t.c.idx, t.c.leaf_hash).where(t.c.idx >= start).order_by(t.c.idx)
-                 .limit(limit))
-        return [(int(r.idx), bytes(r.leaf_hash)) for r in await self._c.execute(query)]
+        rows = await self._c.execute(_LEAF_HASHES, {"start": start, "limit": limit})
+        return [(int(r.idx), bytes(r.leaf_hash)) for r in rows]
 
     # the tree ---------------------------------------------------------------------------------
     async def ledger_nodes(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
@@ -181,7 +183,7 @@ class LedgerSql:
         rows = [{"level": level, "idx": index, "hash": digest}
                 for level, index, digest in nodes if level > 0]
         if rows:
-            await self._c.execute(insert(ledger_node), rows)
+            await self._c.execute(_INSERT_NODE, rows)
 
     async def ledger_signed_size(self) -> int:
         """The size of the latest signed tree head (0 before the first)."""

@@ -8,13 +8,13 @@ An SSE client resumes with ``Last-Event-ID`` (as browsers do) or ``?after=N``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from deconfliction import fastjson
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.views import event_view
 from deconfliction.model.event import Event
@@ -29,7 +29,7 @@ RECONNECT_MS = 1000  # the SSE ``retry:`` a client waits before reconnecting
 
 def sse(e: Event) -> str:
     """One event in the SSE wire format (WHATWG HTML, "Server-sent events")."""
-    return f"id: {e.seq}\nevent: {e.kind}\ndata: {json.dumps(event_view(e))}\n\n"
+    return f"id: {e.seq}\nevent: {e.kind}\ndata: {fastjson.dumps_text(event_view(e))}\n\n"
 
 
 async def _frames(batches: AsyncIterator[list[Event]]) -> AsyncIterator[str]:
