@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from deconfliction import __version__, ledger_cli
+from deconfliction import __version__, heap, ledger_cli
 
 GRACEFUL_SHUTDOWN_S = 3.0  # how long open event streams may delay a clean stop
 
@@ -106,6 +106,7 @@ def _serve(args: argparse.Namespace) -> int:
     where = args.database_url or str(args.db or "deconfliction.db")
     print(f"deconfliction {__version__}: serving http://{args.host}:{args.port} "
           f"({store.backend}: {where}; profile {settings.profile.name})", file=sys.stderr)
+    heap.settle()  # full collections then walk only what serving makes, not the imports
     # open event streams never end by themselves: give them a moment, then close them
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
