@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deconfliction.api.schemas import NUL_MESSAGE
 from deconfliction.api.views import jsonable
 from deconfliction.service import errors
 
@@ -126,8 +127,18 @@ def install(app: FastAPI) -> None:
                        error_id=error_id)
 
 
-class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes before anything parses them."""
+def _nul_in_target(scope: Scope) -> str | None:
+    """Which part of the request target holds U+0000 once decoded ("path", "query"), if any."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    if b"%00" in scope.get("query_string", b""):
+        return "query"
+    return None
+
+
+class RequestGuard:
+    """Refuse before anything parses them: request bodies over ``limit`` bytes, and a path or
+    query that holds U+0000 (bodies are checked field by field, `schemas.Strict`)."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -136,6 +147,11 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if (where := _nul_in_target(scope)) is not None:
+            failure = errors.ValidationFailed([errors.FieldError(where, NUL_MESSAGE)])
+            await problem(400, failure.code, failure.detail,
+                          **failure.extensions)(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit():

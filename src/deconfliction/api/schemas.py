@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -33,8 +34,30 @@ Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_text_time)]
 INT32 = 2**31 - 1
 
 
+NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False  # numbers, times, nested models (checked by their own validator)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """No text with U+0000 reaches a store: PostgreSQL cannot hold it (SQLite could, and
+        the backends must answer alike)."""
+        if _holds_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
 
 
 class PolygonIn(Strict):
