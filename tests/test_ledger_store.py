@@ -246,6 +246,45 @@ async def test_signed_heads_roots_proofs_and_consistency(store) -> None:
     verify_inclusion(found[3].leaf_hash, 3, 8, receipt.path, second.root_hash)
 
 
+async def test_proofs_hold_where_low_nodes_are_hashed_up_from_leaves(store) -> None:
+    """Only nodes of 16 leaves and more are stored; every proof over 83 leaves, signed in
+    uneven batches (heads at sizes that are not multiples of 16), still verifies."""
+    from sqlalchemy import select
+
+    from deconfliction.store.schema import ledger_node
+    from deconfliction.store.sql_ledger import STORED_FROM_LEVEL
+
+    line = line_on(store)
+    key = await ledger.signing_key(line)
+    await add_parties(store, "blue")
+    heads = [await ledger.sign_pending(line, key)]
+    for batch in (4, 13, 1, 31, 33):
+        for i in range(batch):
+            await store.transact(lambda r, i=i, b=batch: r.insert_operation(
+                an_operation(f"op-{b}-{i}", "blue")))
+        heads.append(await ledger.sign_pending(line, key, limit=batch - 1 if batch > 1 else 1))
+        heads.append(await ledger.sign_pending(line, key))
+    heads = [h for h in heads if h is not None]
+    found = await leaves(store)
+    assert len(found) == heads[-1].tree_size == 83
+    assert {h.tree_size % 16 for h in heads} - {0}  # heads that end inside a 16-leaf block
+    for head in heads:
+        assert head.root_hash == memory_root(found[:head.tree_size])
+        for index in range(head.tree_size):
+            proof = await ledger.inclusion(line, index, head.tree_size)
+            verify_inclusion(found[index].leaf_hash, index, head.tree_size, proof.path,
+                             head.root_hash)
+        for older in heads:
+            if 0 < older.tree_size <= head.tree_size:
+                proof = await ledger.consistency(line, older.tree_size, head.tree_size)
+                verify_consistency(older.tree_size, head.tree_size, older.root_hash,
+                                   head.root_hash, proof.path)
+    levels = await store.interact(lambda r: r._c.execute(select(ledger_node.c.level)))
+    stored = sorted(row.level for row in levels)
+    assert stored and min(stored) == STORED_FROM_LEVEL  # (4, 0..4), (5, 0..1), (6, 0)
+    assert len(stored) == 5 + 2 + 1
+
+
 async def test_a_receipt_is_pending_until_signed(store) -> None:
     line = line_on(store)
     await add_parties(store, "blue")

@@ -30,6 +30,8 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -73,31 +75,45 @@ def _ecmascript(value: Any) -> Any:
     left to the encoder only where it writes them positionally, which is where it and
     ECMAScript print the same shortest digits. Keys outside the Basic Multilingual Plane would
     sort differently (orjson sorts by UTF-8 bytes, RFC 8785 by UTF-16 code units: the same
-    order inside that plane only), so they too take the general road.
+    order inside that plane only), so they too take the general road. The plain JSON types
+    are told apart by exact type first (this runs for every entry on the write path); their
+    subclasses take the general checks at the end.
     """
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if -_EXACT_INT < value < _EXACT_INT:
-            return value
-        raise _Slow
-    if isinstance(value, float):
-        if value.is_integer():
-            if -_EXACT_INT < value < _EXACT_INT:
-                return int(value)
-            raise _Slow
-        if _POSITIONAL[0] <= abs(value) < _POSITIONAL[1]:
-            return value
-        raise _Slow
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict:
         out = {}
         for k, v in value.items():
             if type(k) is not str or (not k.isascii() and max(map(ord, k)) > 0xFFFF):
                 raise _Slow
             out[k] = v if type(v) in _AS_IS else _ecmascript(v)  # most values are strings
         return out
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [v if type(v) in _AS_IS else _ecmascript(v) for v in value]
+    if kind is float or kind is int:
+        return _number(value)
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, Mapping):
+        return _ecmascript(dict(value))
+    if isinstance(value, list | tuple):
+        return _ecmascript(list(value))
+    raise _Slow
+
+
+def _number(value: float) -> float | int:
+    """A number as orjson must be given it to print what ECMAScript prints, or `_Slow`."""
+    if isinstance(value, int):
+        if -_EXACT_INT < value < _EXACT_INT:
+            return int(value)
+        raise _Slow
+    if value.is_integer():
+        if -_EXACT_INT < value < _EXACT_INT:
+            return int(value)
+        raise _Slow
+    if _POSITIONAL[0] <= abs(value) < _POSITIONAL[1]:
+        return float(value)
     raise _Slow
 
 
@@ -173,33 +189,59 @@ def track_digest(reports: Iterable[Mapping[str, Any]]) -> str:
     return track_rows_digest([tuple(r[name] for name in TRACK_FIELDS) for r in reports])
 
 
-_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]*")  # strings RFC 8785 writes as they are, in quotes
+_PLAIN_IDS = re.compile(r"[A-Za-z0-9._:-]*(?:\n[A-Za-z0-9._:-]*)*")
+"""Aircraft ids, one per line, that RFC 8785 writes as they are between quotes."""
+
+_TRACK_OBJECT = ('{"aircraft_id":"%s","altitude_m":%s,"ground_speed_mps":%s,"lat":%s,"lon":%s,'
+                 '"time":%s,"track_deg":%s,"vertical_rate_mps":%s}')  # TRACK_FIELDS, sorted
+_NUMBER_BYTES = b"0123456789.,-[]"  # all that orjson writes for a list of positional doubles
 
 
 def track_rows_digest(rows: Sequence[Sequence[Any]]) -> str:
     """`track_digest` of reports given as tuples in `TRACK_FIELDS` order.
 
-    A batch may hold thousands of reports, so the numbers are written by the C ``repr`` of one
-    list (exact where it is positional: the shortest digits, as ECMAScript prints them) and
-    adjusted for integral values; anything else takes the general encoder.
+    A batch may hold thousands of reports, so the common case is written without a walk in
+    Python: see `_positional_tracks`. Anything else takes the general encoder.
     """
-    ordered = sorted(rows, key=lambda row: row[0])
-    numbers = [x for row in ordered for x in row[1:]]
-    text = repr(numbers)
-    ids = [row[0] for row in ordered]
-    if (set(map(type, numbers)) - {float} or "e" in text or "n" in text
-            or not all(type(i) is str and _PLAIN_ID.fullmatch(i) for i in ids)):
+    ordered = sorted(rows, key=itemgetter(0))
+    text = _positional_tracks(ordered)
+    if text is None:
         return hashlib.sha256(canonical(
             [dict(zip(TRACK_FIELDS, row, strict=True)) for row in ordered])).hexdigest()
-    if not numbers:
-        return hashlib.sha256(b"[]").hexdigest()
-    # a float's repr ends in ".0" exactly when it is integral: ECMAScript writes "7600", and
-    # "0" for -0
-    n = text.replace(".0,", ",").replace(".0]", "]")[1:-1].split(", ")
-    if "-0" in n:
-        n = ["0" if x == "-0" else x for x in n]
-    parts = [f'{{"aircraft_id":"{i}","altitude_m":{n[k]},"ground_speed_mps":{n[k + 1]},'
-             f'"lat":{n[k + 2]},"lon":{n[k + 3]},"time":{n[k + 4]},"track_deg":{n[k + 5]},'
-             f'"vertical_rate_mps":{n[k + 6]}}}'
-             for i, k in zip(ids, range(0, len(n), 7), strict=True)]
-    return hashlib.sha256(("[" + ",".join(parts) + "]").encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _positional_tracks(ordered: Sequence[Sequence[Any]]) -> str | None:
+    """RFC 8785 text of these reports when every number is a double that orjson writes
+    positionally (there it writes the shortest round-trip digits, as ECMAScript does) and every
+    id is plain; else None.
+
+    orjson writes the numbers of the whole batch in one C call; an integral double comes out
+    as ``7600.0`` where ECMAScript writes ``7600`` (and ``0`` for ``-0``), which is put right
+    on the text. A number written in exponent form, an integer, a bool or a non-finite value
+    (orjson's ``null``) fails the byte checks and sends the batch to the general road.
+    """
+    if not ordered:
+        return "[]"
+    ids = [row[0] for row in ordered]
+    if not all(type(i) is str for i in ids) or not _PLAIN_IDS.fullmatch("\n".join(ids)):
+        return None
+    numbers = list(chain.from_iterable(row[1:] for row in ordered))
+    if len(numbers) != 7 * len(ordered):
+        return None
+    try:
+        written = orjson.dumps(numbers)
+    except orjson.JSONEncodeError:
+        return None
+    # one "." per number: each was a double written positionally, none an int
+    if written.count(b".") != len(numbers) or written.translate(None, _NUMBER_BYTES):
+        return None
+    text = written.decode()[1:-1].replace(".0,", ",")
+    tokens = (text[:-2] if text.endswith(".0") else text).split(",")
+    if "-0" in tokens:
+        tokens = ["0" if t == "-0" else t for t in tokens]
+    fields: list[str] = [""] * (8 * len(ordered))
+    fields[0::8] = ids
+    for k in range(7):
+        fields[k + 1::8] = tokens[k::7]
+    return "[" + ",".join([_TRACK_OBJECT] * len(ordered)) % tuple(fields) + "]"

@@ -120,7 +120,6 @@ async def sign_pending(
         # worker thread, not on the event loop, which would stall every stream meanwhile
         size = await repo.ledger_signed_size()
         found = await repo.ledger_leaf_hashes(size, limit)
-        border = await repo.ledger_nodes(root_nodes(size))
         previous = await repo.latest_ledger_head()
         hashes = []
         for index, digest in found:  # committed leaves are gap-free; stop at a gap all the same
@@ -128,7 +127,8 @@ async def sign_pending(
                 break
             hashes.append(digest)
         if not hashes and previous is not None:
-            return None
+            return None  # the idle pass: three keyed reads
+        border = await repo.ledger_nodes(root_nodes(size))
         nodes = append_nodes(size, hashes, _Nodes(border))
         new_size = size + len(hashes)
         known = {**border, **{(level, index): digest for level, index, digest in nodes}}

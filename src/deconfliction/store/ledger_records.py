@@ -8,9 +8,10 @@ record is kept, private ones too (need-to-know decides who reads the entry, not 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
-from deconfliction.engine.ledger_entry import track_rows_digest
+from deconfliction.engine.ledger_entry import TRACK_FIELDS, track_rows_digest
 from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.link import LinkTest, PartyLink
@@ -48,12 +49,14 @@ def constraint_body(k: Constraint) -> dict[str, Any]:
             "created_at": rfc3339(k.created_at), "updated_at": rfc3339(k.updated_at)}
 
 
+_TRACK_ROW = attrgetter(*TRACK_FIELDS)  # a state report as a row in `TRACK_FIELDS`' order
+
+
 def tracks_body(tracks: Sequence[Track]) -> dict[str, Any]:
     """A digest of the batch, not every report: count, aircraft and the SHA-256 of the
     reports' canonical JSON (`engine.ledger_entry.track_digest`), which the reporting party
     can recompute from what it sent."""
-    rows = [(s.aircraft_id, s.altitude_m, s.ground_speed_mps, s.lat, s.lon, s.time, s.track_deg,
-             s.vertical_rate_mps) for s in (t.state for t in tracks)]  # TRACK_FIELDS' order
+    rows = [_TRACK_ROW(t.state) for t in tracks]
     return {"count": len(tracks), "aircraft": sorted(row[0] for row in rows),
             "reports_sha256": track_rows_digest(rows),
             "received_at": rfc3339(max(t.received_at for t in tracks))}

@@ -11,31 +11,27 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     Double,
     LargeBinary,
-    SmallInteger,
     String,
     Text,
-    and_,
     bindparam,
     func,
     insert,
-    literal,
-    or_,
     select,
-    union_all,
 )
 from sqlalchemy import update as update_
 from sqlalchemy.engine import Row
 
 from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
-from deconfliction.engine.merkle import NodeId, leaf_hash
+from deconfliction.engine.merkle import NodeId, leaf_hash, node_hash
 from deconfliction.engine.tree_head import SignedTreeHead
+from deconfliction.fastjson import dumps_text
 from deconfliction.model.ledger import Leaf, SigningKey
 from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
@@ -59,15 +55,33 @@ _APPEND_LEAF = insert(ledger_leaf).from_select(_LEAF_COLUMNS, select(
 )).returning(ledger_leaf.c.idx)
 
 
-_NODES_PER_QUERY = 200  # a proof needs ~2 log2(n); SQLite nests at most 1000 ORs in a query
+_NODES_PER_QUERY = 200  # indices per IN list (a proof needs ~2 log2(n)): a handful of hot plans
 
+
+STORED_FROM_LEVEL = 4
+"""Interior nodes are stored from this level up (subtrees of 16 leaves and more): one row per
+16 leaves instead of one per leaf. A node below it is hashed up from its at most 8 leaf hashes
+when it is read; a proof needs at most three such nodes."""
 
 _INSERT_LEAF = hot(insert(ledger_leaf))
 _LEDGER_LAST = hot(select(func.max(ledger_leaf.c.idx)))
 _LEAF_HASHES = hot(select(ledger_leaf.c.idx, ledger_leaf.c.leaf_hash)
                    .where(ledger_leaf.c.idx >= bindparam("start")).order_by(ledger_leaf.c.idx)
                    .limit(bindparam("limit")))
+_LEAF_HASHES_OF = hot(select(ledger_leaf.c.idx, ledger_leaf.c.leaf_hash)
+                      .where(ledger_leaf.c.idx.in_(bindparam("idxs", expanding=True))))
+_NODES_OF = hot(select(ledger_node.c.idx, ledger_node.c.hash)
+                .where(ledger_node.c.level == bindparam("level"),
+                       ledger_node.c.idx.in_(bindparam("idxs", expanding=True))))
 _INSERT_NODE = hot(insert(ledger_node))
+_SIGNED_SIZE = hot(select(ledger_state.c.signed_size).where(ledger_state.c.id == 1))
+_CLAIM_HEAD = hot(update_(ledger_state)
+                  .where(ledger_state.c.id == 1,
+                         ledger_state.c.signed_size == bindparam("signed_size"))
+                  .values(signed_size=bindparam("new_size")))
+_INSERT_HEAD = hot(insert(ledger_head))
+_LATEST_HEAD = hot(select(ledger_head).order_by(ledger_head.c.tree_size.desc()).limit(1))
+_HEAD_OF = hot(select(ledger_head).where(ledger_head.c.tree_size == bindparam("size")))
 
 
 @dataclass(slots=True)
@@ -78,6 +92,14 @@ class LeafBatch:
 
     next: int | None = None
     pending: list[Leaf] = field(default_factory=list)
+    salts: bytes = b""  # random bytes drawn for the batch's salts, one system call per 32
+
+    def salt(self) -> str:
+        """A fresh random salt for an entry (as `_salt`)."""
+        if not self.salts:
+            self.salts = secrets.token_bytes(SALT_BYTES * 32)
+        piece, self.salts = self.salts[:SALT_BYTES], self.salts[SALT_BYTES:]
+        return piece.hex()
 
     def mark(self) -> tuple[int | None, int]:
         return self.next, len(self.pending)
@@ -92,7 +114,20 @@ def _leaf(row: Row[Any]) -> Leaf:
                 bytes(row.entry), bytes(row.leaf_hash))
 
 
-def _head(row: Row[Any]) -> SignedTreeHead:
+def _subtree_hash(leaves: Mapping[NodeId, bytes], level: int, index: int) -> bytes | None:
+    """The hash of the complete subtree at (``level``, ``index``) from its leaf hashes in
+    ``leaves`` (keyed ``(0, i)``), or None if one of them is missing (not appended yet)."""
+    first = index << level
+    try:
+        row = [leaves[(0, i)] for i in range(first, first + (1 << level))]
+    except KeyError:
+        return None
+    while len(row) > 1:
+        row = [node_hash(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+    return row[0]
+
+
+def _head(row: Any) -> SignedTreeHead:
     return SignedTreeHead(int(row.tree_size), bytes(row.root_hash), int(row.timestamp_ms),
                           bytes(row.signature), row.key_id)
 
@@ -111,12 +146,13 @@ class LedgerSql:
     ) -> Leaf:
         """Append one leaf recording a change made in this unit of work at time ``at``."""
         names = tuple(sorted(set(parties)))
-        entry = entry_bytes(kind, at, names, body, secrets.token_hex(SALT_BYTES))
-        digest = leaf_hash(entry)
         batch = self._leaf_batch
+        salt = secrets.token_hex(SALT_BYTES) if batch is None else batch.salt()
+        entry = entry_bytes(kind, at, names, body, salt)
+        digest = leaf_hash(entry)
         if batch is None:
             index = int(await self._c.scalar(_APPEND_LEAF, {
-                "l_time": at, "l_kind": kind, "l_parties": json.dumps(names), "l_entry": entry,
+                "l_time": at, "l_kind": kind, "l_parties": dumps_text(names), "l_entry": entry,
                 "l_hash": digest}))
         else:
             if batch.next is None:
@@ -133,7 +169,7 @@ class LedgerSql:
         if leaves:
             await self._c.execute(_INSERT_LEAF, [
                 {"idx": leaf.index, "time": leaf.time, "kind": leaf.kind,
-                 "parties": json.dumps(list(leaf.parties)), "entry": leaf.entry,
+                 "parties": dumps_text(leaf.parties), "entry": leaf.entry,
                  "leaf_hash": leaf.leaf_hash} for leaf in leaves])
 
     # leaves -----------------------------------------------------------------------------------
@@ -155,60 +191,64 @@ class LedgerSql:
 
     # the tree ---------------------------------------------------------------------------------
     async def ledger_nodes(self, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
-        """The stored nodes among ``ids`` (one query; a proof needs O(log n) of them). Level 0
-        is the leaf hashes themselves, read from the leaves."""
+        """The nodes among ``ids`` that exist (a proof needs O(log n) of them). Level 0 is the
+        leaf hashes themselves, read from the leaves; levels below `STORED_FROM_LEVEL` are
+        hashed up from the leaves they cover; the rest are read from the nodes, one query per
+        level."""
         wanted = set(ids)
-        if not wanted:
-            return {}
-        n, t = ledger_node, ledger_leaf
-        leaves = sorted(index for level, index in wanted if level == 0)
-        inner = sorted((level, index) for level, index in wanted if level > 0)
+        low = [(level, index) for level, index in wanted if 0 < level < STORED_FROM_LEVEL]
+        leaves = {index for level, index in wanted if level == 0}
+        for level, index in low:
+            leaves.update(range(index << level, (index + 1) << level))
         found: dict[NodeId, bytes] = {}
-        for first in range(0, max(len(leaves), len(inner)), _NODES_PER_QUERY):
-            parts = []
-            if some := leaves[first:first + _NODES_PER_QUERY]:
-                parts.append(select(literal(0, SmallInteger).label("level"), t.c.idx,
-                                    t.c.leaf_hash.label("hash")).where(t.c.idx.in_(some)))
-            if some_inner := inner[first:first + _NODES_PER_QUERY]:
-                parts.append(select(n.c.level, n.c.idx, n.c.hash).where(or_(*(
-                    and_(n.c.level == level, n.c.idx == index) for level, index in some_inner))))
-            query = parts[0] if len(parts) == 1 else union_all(*parts)
-            found.update(((int(r.level), int(r.idx)), bytes(r.hash))
-                         for r in await self._c.execute(query))
-        return found
+        ordered = sorted(leaves)
+        for first in range(0, len(ordered), _NODES_PER_QUERY):
+            rows = await self._c.execute(_LEAF_HASHES_OF, {
+                "idxs": ordered[first:first + _NODES_PER_QUERY]})
+            found.update(((0, int(r.idx)), bytes(r.leaf_hash)) for r in rows)
+        for level, index in low:
+            if (digest := _subtree_hash(found, level, index)) is not None:
+                found[(level, index)] = digest
+        by_level: dict[int, list[int]] = {}
+        for level, index in wanted:
+            if level >= STORED_FROM_LEVEL:
+                by_level.setdefault(level, []).append(index)
+        for level, indices in by_level.items():
+            indices.sort()
+            for first in range(0, len(indices), _NODES_PER_QUERY):
+                rows = await self._c.execute(_NODES_OF, {
+                    "level": level, "idxs": indices[first:first + _NODES_PER_QUERY]})
+                found.update(((level, int(r.idx)), bytes(r.hash)) for r in rows)
+        return {node: found[node] for node in wanted if node in found}
 
     async def put_ledger_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        """Store the interior nodes among ``nodes`` (those of level 0 are the leaf hashes,
-        stored with the leaves already)."""
+        """Store the nodes among ``nodes`` from `STORED_FROM_LEVEL` up (the leaf hashes are
+        stored with the leaves; the levels between are hashed up from them when read)."""
         rows = [{"level": level, "idx": index, "hash": digest}
-                for level, index, digest in nodes if level > 0]
+                for level, index, digest in nodes if level >= STORED_FROM_LEVEL]
         if rows:
             await self._c.execute(_INSERT_NODE, rows)
 
     async def ledger_signed_size(self) -> int:
         """The size of the latest signed tree head (0 before the first)."""
-        size = await self._c.scalar(select(ledger_state.c.signed_size)
-                                    .where(ledger_state.c.id == 1))
-        return int(size or 0)
+        return int(await self._c.scalar(_SIGNED_SIZE) or 0)
 
     async def claim_ledger_head(self, signed_size: int, new_size: int) -> bool:
         """Move the signer's position from ``signed_size`` to ``new_size``; False if another
         signer moved it first. On PostgreSQL a concurrent claim waits on this row, then fails
         with 40001 and is retried."""
-        s = ledger_state
-        result = await self._c.execute(update_(s).where(s.c.id == 1,
-                                                        s.c.signed_size == signed_size)
-                                       .values(signed_size=new_size))
+        result = await self._c.execute(_CLAIM_HEAD, {"signed_size": signed_size,
+                                                     "new_size": new_size})
         return result.rowcount == 1
 
     async def put_ledger_head(self, head: SignedTreeHead) -> None:
-        await self._c.execute(insert(ledger_head).values(
-            tree_size=head.tree_size, root_hash=head.root_hash, timestamp_ms=head.timestamp_ms,
-            signature=head.signature, key_id=head.key_id))
+        await self._c.execute(_INSERT_HEAD, {
+            "tree_size": head.tree_size, "root_hash": head.root_hash,
+            "timestamp_ms": head.timestamp_ms, "signature": head.signature,
+            "key_id": head.key_id})
 
     async def latest_ledger_head(self) -> SignedTreeHead | None:
-        h = ledger_head
-        row = (await self._c.execute(select(h).order_by(h.c.tree_size.desc()).limit(1))).first()
+        row = (await self._c.execute(_LATEST_HEAD)).first()
         return _head(row) if row else None
 
     async def ledger_head_covering(self, index: int) -> SignedTreeHead | None:
@@ -220,8 +260,7 @@ class LedgerSql:
 
     async def ledger_head_of(self, size: int) -> SignedTreeHead | None:
         """The signed head of exactly ``size`` leaves, if one was signed."""
-        row = (await self._c.execute(select(ledger_head)
-                                     .where(ledger_head.c.tree_size == size))).first()
+        row = (await self._c.execute(_HEAD_OF, {"size": size})).first()
         return _head(row) if row else None
 
     # the signing key --------------------------------------------------------------------------
