@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test console chromium bench clean
+.PHONY: demo test install install-test console chromium bench clean constraints
 
 # The console (console/, built with npm) goes into the package, which serves it at "/".
 CONSOLE_DIST    := src/deconfliction/console_dist/index.html
@@ -16,10 +16,15 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python console
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 
 install-test: $(BIN)/python console chromium
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+
+# Pin constraints.txt to what this virtualenv holds (after upgrading on purpose).
+constraints: $(BIN)/python
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -viE '^(ruff|py-spy)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 console: $(CONSOLE_DIST)
 
