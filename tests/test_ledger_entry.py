@@ -57,6 +57,16 @@ def test_canonical_is_rfc8785(value) -> None:
     assert canonical(value) == expected
 
 
+def test_track_digest_of_awkward_ids_and_numbers_is_the_rfc8785_digest() -> None:
+    base = dict.fromkeys(TRACK_FIELDS, 1.5)
+    for ids, value in ((["a\nb", "c"], 7600.0), (["x", "y\nz"], -0.0), (["p"], 1e-7),
+                       (["q", "r"], 2**53 * 1.0), (["é"], 0.1), (["s"], 3)):
+        reports = [base | {"aircraft_id": i, "altitude_m": value} for i in ids]
+        expected = hashlib.sha256(rfc8785.dumps(sorted(
+            reports, key=lambda r: r["aircraft_id"]))).hexdigest()
+        assert track_digest(reports) == expected, (ids, value)
+
+
 def test_track_digest_ignores_the_order_of_the_batch() -> None:
     a = dict.fromkeys(TRACK_FIELDS, 1.0) | {"aircraft_id": "a"}
     b = dict.fromkeys(TRACK_FIELDS, 2.0) | {"aircraft_id": "b"}

@@ -223,12 +223,15 @@ def _positional_tracks(ordered: Sequence[Sequence[Any]]) -> str | None:
     """
     if not ordered:
         return "[]"
+    if set(map(len, ordered)) != {8}:
+        return None
     ids = [row[0] for row in ordered]
-    if not all(type(i) is str for i in ids) or not _PLAIN_IDS.fullmatch("\n".join(ids)):
+    if not all(type(i) is str for i in ids):
+        return None
+    joined = "\n".join(ids)  # one line per id: a newline inside one shows as an extra line
+    if joined.count("\n") != len(ids) - 1 or not _PLAIN_IDS.fullmatch(joined):
         return None
     numbers = list(chain.from_iterable(row[1:] for row in ordered))
-    if len(numbers) != 7 * len(ordered):
-        return None
     try:
         written = orjson.dumps(numbers)
     except orjson.JSONEncodeError:

@@ -61,7 +61,8 @@ _NODES_PER_QUERY = 200  # indices per IN list (a proof needs ~2 log2(n)): a hand
 STORED_FROM_LEVEL = 4
 """Interior nodes are stored from this level up (subtrees of 16 leaves and more): one row per
 16 leaves instead of one per leaf. A node below it is hashed up from its at most 8 leaf hashes
-when it is read; a proof needs at most three such nodes."""
+when it is read; a proof needs at most three such nodes. (Rows below it that a database written
+by an earlier version holds are left alone and never read.)"""
 
 _INSERT_LEAF = hot(insert(ledger_leaf))
 _LEDGER_LAST = hot(select(func.max(ledger_leaf.c.idx)))
@@ -95,7 +96,7 @@ class LeafBatch:
     salts: bytes = b""  # random bytes drawn for the batch's salts, one system call per 32
 
     def salt(self) -> str:
-        """A fresh random salt for an entry (as `_salt`)."""
+        """A fresh random salt for an entry, hex (`SALT_BYTES` from the system's CSPRNG)."""
         if not self.salts:
             self.salts = secrets.token_bytes(SALT_BYTES * 32)
         piece, self.salts = self.salts[:SALT_BYTES], self.salts[SALT_BYTES:]
