@@ -114,8 +114,9 @@ async def _reader(host: str, port: int, token: str, sent: dict[str, float],
                             latencies.append(now - t0)
 
 
-async def _run(host: str, port: int, tokens: list[str], rate: float, seconds: float,
+async def _run(host: str, port: int, parties: dict[str, str], rate: float, seconds: float,
                connections: int, server_pid: int) -> dict[str, float]:
+    names, tokens = list(parties), list(parties.values())
     probe = await Connection.open(host, port)
     for _ in range(50):
         await probe.request("GET", "/v1/health")
@@ -136,7 +137,6 @@ async def _run(host: str, port: int, tokens: list[str], rate: float, seconds: fl
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(connections):
         pool.put_nowait(await Connection.open(host, port))
-    names = [f"p{i:02d}" for i in range(len(tokens))]
     accepted = 0
     failures: dict[int, int] = {}
 
@@ -201,9 +201,10 @@ def main() -> int:
           else ["--db", str(work / "line.db")])
     py = [sys.executable, "-m", "deconfliction"]
     print(f"adding {args.parties} parties …", file=sys.stderr)
-    tokens = [subprocess.run([*py, "party", "add", f"p{i:02d}", "--role", "operator", *db],
-                             capture_output=True, text=True, check=True).stdout.strip()
-              for i in range(args.parties)]
+    run = work.name.rsplit("-", 1)[-1].lower()  # a database given by URL may hold earlier runs
+    parties = {name: subprocess.run([*py, "party", "add", name, "--role", "operator", *db],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+               for name in (f"p{i:02d}-{run}" for i in range(args.parties))}
     config = work / "line.toml"
     config.write_text("detection_interval_s = 0\n")
     port = _free_port()
@@ -219,7 +220,7 @@ def main() -> int:
                 time.sleep(0.1)
         backend = httpx.get(f"{base}/v1/health").json()["backend"]
         print(f"offering {args.rate:.0f} messages/s for {args.seconds:.0f} s …", file=sys.stderr)
-        r = asyncio.run(_run("127.0.0.1", port, tokens, args.rate, args.seconds,
+        r = asyncio.run(_run("127.0.0.1", port, parties, args.rate, args.seconds,
                              args.connections, server.pid))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
