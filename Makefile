@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 
 # The console (console/, built with npm) goes into the package, which serves it at "/".
 CONSOLE_DIST    := src/deconfliction/console_dist/index.html
-CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html \
+CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html console/docs.html \
                    console/package.json console/package-lock.json console/vite.config.ts \
                    console/tsconfig.json
 

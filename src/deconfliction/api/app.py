@@ -74,6 +74,9 @@ def create_app(
         description="A neutral deconfliction line: declare where and when you will operate, "
         "learn in time when you would come too close to another party or closed airspace.",
         lifespan=lifespan,
+        # /docs is the packaged Swagger UI (routes/console.py), never FastAPI's CDN-loaded one
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.line = line
     problems.install(app)
@@ -84,5 +87,5 @@ def create_app(
                    tactical.router, hotline.router, link.router, webhooks.router,
                    ledger.router):
         app.include_router(router)
-    console.install(app)  # after the API: it only adds "/" and "/assets"
+    console.install(app)  # after the API: it only adds "/", "/docs" and "/assets"
     return app

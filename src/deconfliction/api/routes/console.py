@@ -1,8 +1,11 @@
-"""The operator console at ``/``: the web app built from ``console/`` by npm into
-``console_dist/`` (package data). Without a build, ``/`` says how to make one — never a 500.
+"""The operator console at ``/`` and the API's documentation page at ``/docs``: web pages
+built from ``console/`` by npm into ``console_dist/`` (package data). ``/docs`` is Swagger UI
+(from the npm package swagger-ui-dist) reading ``/openapi.json``, every file of it served from
+the package, so it works offline (FastAPI's own ``/docs`` loads Swagger UI from a CDN and is
+turned off in ``api/app.py``). Without a build, each page says how to make one — never a 500.
 
-Only ``/`` and ``/assets/…`` are served, so every other path (``/v1/…``, ``/docs``,
-``/openapi.json``, unknown ones) keeps the API's own answers.
+Only ``/``, ``/docs`` and ``/assets/…`` (both pages' hashed files) are served, so every other
+path (``/v1/…``, ``/openapi.json``, unknown ones) keeps the API's own answers.
 """
 
 from __future__ import annotations
@@ -17,15 +20,30 @@ from starlette.types import Scope
 
 DIST = Path(__file__).resolve().parents[2] / "console_dist"
 
-NOT_BUILT = """<!doctype html>
+HOW_TO_BUILD = """\
+<p>Build them (Node.js 20.19 or newer and npm are needed) and reload this page:</p>
+<pre>make install          # or, by hand:
+cd console &amp;&amp; npm ci &amp;&amp; npm run build</pre>"""
+
+NOT_BUILT = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Console not built</title></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
 <h1>The console has not been built</h1>
-<p>This line is running and its API answers under <a href="/docs">/v1 (see /docs)</a>, but the
-web console's files are missing from the installed package.</p>
-<p>Build them (Node.js 20.19 or newer and npm are needed) and reload this page:</p>
-<pre>make install          # or, by hand:
-cd console &amp;&amp; npm ci &amp;&amp; npm run build</pre>
+<p>This line is running and its API answers under /v1 (described by
+<a href="/openapi.json">/openapi.json</a>), but the web console's files are missing from the
+installed package.</p>
+{HOW_TO_BUILD}
+</body></html>
+"""
+
+DOCS_NOT_BUILT = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>API docs not built</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
+<h1>The API docs page has not been built</h1>
+<p>This line is running and its API answers under /v1. Its machine-readable description is at
+<a href="/openapi.json">/openapi.json</a> (OpenAPI); the page that shows it here (Swagger UI) is
+built with the web console, whose files are missing from the installed package.</p>
+{HOW_TO_BUILD}
 </body></html>
 """
 
@@ -48,8 +66,9 @@ class _Assets(StaticFiles):
 
 
 def install(app: FastAPI, dist: Path = DIST) -> None:
-    """Serve the console from ``dist`` (call after the API routers)."""
+    """Serve the console and the API docs page from ``dist`` (call after the API routers)."""
     index = dist / "index.html"
+    docs = dist / "docs.html"
 
     @app.get("/", include_in_schema=False, response_model=None)
     async def console() -> FileResponse | HTMLResponse:
@@ -57,6 +76,12 @@ def install(app: FastAPI, dist: Path = DIST) -> None:
             # the page is small and names hashed assets: always fetch it fresh
             return FileResponse(index, headers={"Cache-Control": "no-cache"})
         return HTMLResponse(NOT_BUILT, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False, response_model=None)
+    async def api_docs() -> FileResponse | HTMLResponse:
+        if docs.is_file():
+            return FileResponse(docs, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(DOCS_NOT_BUILT, headers={"Cache-Control": "no-cache"})
 
     # mounted even before a build exists, so a build made while the line runs is served
     app.mount("/assets", _Assets(directory=dist / "assets", check_dir=False),
