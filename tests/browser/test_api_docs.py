@@ -5,15 +5,11 @@ says how to make one and points at ``/openapi.json`` — never a 500."""
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from deconfliction.api.routes import console
 
@@ -22,19 +18,6 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 needs_build = pytest.mark.skipif(
     not DOCS_PAGE.is_file(), reason=f"the console is not built ({DOCS_PAGE} missing: make console)")
-
-
-def get(app: FastAPI, *paths: str) -> list[httpx.Response]:
-    """GET each path from the app in-process."""
-
-    async def run() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
-            return [await client.get(p) for p in paths]
-
-    # in a thread of its own: Playwright's sync API may hold this thread's event loop
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
 
 
 class _Resources(HTMLParser):
@@ -60,34 +43,9 @@ def _resources(html: str) -> _Resources:
 
 
 # ---------------------------------------------------------------------------------------------
-# Served by the app (no browser)
+# Served by a real server (no browser; the page's serving without a build is tested in
+# test_console_serving.py)
 # ---------------------------------------------------------------------------------------------
-
-
-def test_without_a_build_docs_says_how_to_build_it(tmp_path: Path):
-    app = FastAPI(docs_url=None, redoc_url=None)
-    console.install(app, dist=tmp_path)  # an empty directory: nothing built
-    docs, asset = get(app, "/docs", "/assets/docs.js")
-    assert docs.status_code == 200
-    assert docs.headers["content-type"].startswith("text/html")
-    assert docs.headers["cache-control"] == "no-cache"
-    assert "API docs page has not been built" in docs.text
-    assert 'href="/openapi.json"' in docs.text and "machine-readable" in docs.text
-    assert "npm ci" in docs.text and "npm run build" in docs.text and "make install" in docs.text
-    assert asset.status_code == 404
-
-
-def test_a_built_docs_page_is_served_at_docs(tmp_path: Path):
-    (tmp_path / "assets").mkdir()
-    (tmp_path / "index.html").write_text("<!doctype html><title>console</title>")
-    (tmp_path / "docs.html").write_text("<!doctype html><title>deconfliction API</title>")
-    app = FastAPI(docs_url=None, redoc_url=None)
-    console.install(app, dist=tmp_path)
-    docs, root = get(app, "/docs", "/")
-    assert docs.status_code == 200 and "<title>deconfliction API</title>" in docs.text
-    assert docs.headers["content-type"].startswith("text/html")
-    assert docs.headers["cache-control"] == "no-cache"
-    assert "<title>console</title>" in root.text
 
 
 @needs_build

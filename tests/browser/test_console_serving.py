@@ -1,5 +1,5 @@
-"""How the service serves the console: ``/`` and ``/assets`` only, and a clear page (not a
-500) when the console was never built. No browser needed."""
+"""How the service serves the console and the API docs page: ``/``, ``/docs`` and ``/assets``
+only, and a clear page (not a 500) when the console was never built. No browser needed."""
 
 from __future__ import annotations
 
@@ -48,6 +48,32 @@ def test_a_build_is_served_at_the_root(tmp_path: Path):
     assert worker.status_code == 200
     assert worker.headers["content-type"].startswith("text/javascript")
     assert missing.status_code == 404
+
+
+def test_without_a_build_docs_says_how_to_build_it(tmp_path: Path):
+    app = FastAPI(docs_url=None, redoc_url=None)
+    console.install(app, dist=tmp_path)  # an empty directory: nothing built
+    docs, asset = get(app, "/docs", "/assets/docs.js")
+    assert docs.status_code == 200
+    assert docs.headers["content-type"].startswith("text/html")
+    assert docs.headers["cache-control"] == "no-cache"
+    assert "API docs page has not been built" in docs.text
+    assert 'href="/openapi.json"' in docs.text and "machine-readable" in docs.text
+    assert "npm ci" in docs.text and "npm run build" in docs.text and "make install" in docs.text
+    assert asset.status_code == 404
+
+
+def test_a_built_docs_page_is_served_at_docs(tmp_path: Path):
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>console</title>")
+    (tmp_path / "docs.html").write_text("<!doctype html><title>deconfliction API</title>")
+    app = FastAPI(docs_url=None, redoc_url=None)
+    console.install(app, dist=tmp_path)
+    docs, root = get(app, "/docs", "/")
+    assert docs.status_code == 200 and "<title>deconfliction API</title>" in docs.text
+    assert docs.headers["content-type"].startswith("text/html")
+    assert docs.headers["cache-control"] == "no-cache"
+    assert "<title>console</title>" in root.text
 
 
 def test_the_api_keeps_its_paths_beside_the_console(line):
