@@ -357,7 +357,7 @@ async def overhead(database_url: str | None, rounds: int, seed: int) -> list[dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--rounds", type=int, default=10, help="rounds per setting (overhead)")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds per setting (overhead)")
     parser.add_argument("--database-url", default=None, help="overhead on PostgreSQL")
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
