@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deconfliction import heap
 from deconfliction.feeds.simulation import (
     Circuit,
     SimulatedAircraft,
@@ -503,8 +504,9 @@ def run_demo(
               "conflict at 4:00.")
     print(f"\nconsole: {url}/  (sign in with a token; monitor sees every aircraft)\n"
           f"or try:  curl -H 'Authorization: Bearer <token>' {url}/v1/alerts\n", flush=True)
-    uvicorn.run(create_app(line, tasks=(aircraft, duty_officers)), host=host, port=port,
-                log_level="warning", timeout_graceful_shutdown=3)
+    app = create_app(line, tasks=(aircraft, duty_officers))
+    heap.settle()  # as ``serve`` does: full collections then skip what start-up built
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     return 0
 
 
