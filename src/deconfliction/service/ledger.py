@@ -238,16 +238,23 @@ async def inclusion_proofs(
     return {index: inclusion_proof(index, size, nodes) for index in plans}
 
 
+async def _signed_tree(repo: Repository, name: str, size: int | None) -> int:
+    """The tree size a proof is asked for in ``name`` (None: the latest signed head's), refused
+    when it is beyond the latest signed head."""
+    signed = await repo.ledger_signed_size()
+    if size is None:
+        return signed
+    if size > signed:
+        raise _bad(name, f"{name} {size} is beyond the latest signed head ({signed} leaves)")
+    return size
+
+
 async def inclusion(line: Line, index: int, tree_size: int | None) -> InclusionProof:
     """The proof that leaf ``index`` is in the tree of ``tree_size`` leaves (default: the
-    latest signed head), from O(log n) stored nodes read in one query."""
+    latest signed head), from O(log n) nodes read in a few keyed queries (one per level)."""
 
     async def read(repo: Repository) -> InclusionProof:
-        signed = await repo.ledger_signed_size()
-        size = signed if tree_size is None else tree_size
-        if size > signed:
-            raise _bad("tree_size", f"tree_size {size} is beyond the latest signed head "
-                                    f"({signed} leaves)")
+        size = await _signed_tree(repo, "tree_size", tree_size)
         if not 0 <= index < size:
             raise _bad("index", f"index {index} is outside a tree of {size} leaves")
         nodes = await _planned(repo, inclusion_proof_nodes(index, size), (0, index))
@@ -260,14 +267,10 @@ async def inclusion(line: Line, index: int, tree_size: int | None) -> InclusionP
 
 async def consistency(line: Line, first: int, second: int | None) -> ConsistencyProof:
     """The proof that the tree of ``second`` leaves (default: the latest signed head) extends
-    the tree of ``first``, from O(log n) stored nodes read in one query."""
+    the tree of ``first``, from O(log n) nodes read in a few keyed queries (one per level)."""
 
     async def read(repo: Repository) -> ConsistencyProof:
-        signed = await repo.ledger_signed_size()
-        upper = signed if second is None else second
-        if upper > signed:
-            raise _bad("second", f"second {upper} is beyond the latest signed head "
-                                 f"({signed} leaves)")
+        upper = await _signed_tree(repo, "second", second)
         if not 0 < first <= upper:
             raise _bad("first", f"consistency needs 0 < first <= second, got {first} and "
                                 f"{upper}")
