@@ -23,6 +23,19 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def red_at_fl200_to_fl250(line, centre: tuple[float, float], radius_m: float, *,
+                          priority: int) -> tuple[datetime, datetime, dict]:
+    """Red declares a circle at FL200–FL250 for an hour from three hours ahead: the hour and
+    the operation."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=3)
+    end = start + timedelta(hours=1)
+    red_op = line.create_op("red", [{
+        "footprint": {"type": "Circle", "center": list(centre), "radius_m": radius_m},
+        "altitude_lower_m": 200 * 100 * FT, "altitude_upper_m": 250 * 100 * FT,
+        "time_start": iso(start), "time_end": iso(end)}], priority=priority)
+    return start, end, red_op
+
+
 def register(line, party: str, aircraft_id: str, callsign: str) -> None:
     r = line.as_(party).post("/v1/aircraft", json={"id": aircraft_id, "callsign": callsign})
     assert r.status_code in (200, 201), r.text
@@ -168,12 +181,7 @@ def test_reply_changes_the_senders_view(line, open_console, shot):
 
 def test_declare_refused_with_a_suggestion_then_accepted(line, open_console, shot):
     centre = (37.6, 35.4)
-    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=3)
-    end = start + timedelta(hours=1)
-    red_op = line.create_op("red", [{
-        "footprint": {"type": "Circle", "center": list(centre), "radius_m": 15_000.0},
-        "altitude_lower_m": 200 * 100 * FT, "altitude_upper_m": 250 * 100 * FT,
-        "time_start": iso(start), "time_end": iso(end)}], priority=5)
+    start, end, red_op = red_at_fl200_to_fl250(line, centre, 15_000.0, priority=5)
     page = open_console("blue", view=(centre[0], centre[1], 8))
     form = page.locator("#declare")
 
@@ -258,12 +266,7 @@ def test_declare_refused_with_a_suggestion_then_accepted(line, open_console, sho
 
 def test_check_asks_for_the_awareness_key_then_declares(line, open_console, shot):
     centre = (39.0, 35.0)
-    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=3)
-    end = start + timedelta(hours=1)
-    red_op = line.create_op("red", [{
-        "footprint": {"type": "Circle", "center": list(centre), "radius_m": 10_000.0},
-        "altitude_lower_m": 200 * 100 * FT, "altitude_upper_m": 250 * 100 * FT,
-        "time_start": iso(start), "time_end": iso(end)}], priority=0)
+    start, end, red_op = red_at_fl200_to_fl250(line, centre, 10_000.0, priority=0)
     page = open_console("blue", view=(centre[0], centre[1], 8))
     form = page.locator("#declare")
     for name, value in (("lat", "35.0"), ("lon", "39.0"), ("radius", "3")):
