@@ -24,23 +24,32 @@ poll_s = 0.25                           # streams also poll (events from other p
 timeout_s = 5                           # one POST to a party's webhook
 retry_min_s = 0.5                       # back-off after a failure, doubling (jittered) ...
 retry_max_s = 60                        # ... up to this
+
+[limits]                                # the cost model (`model.limits.Limits`; README "Limits")
+volumes_per_operation = 100
+vertices_per_polygon = 1000
+messages_per_minute = 600               # per party
 ```
 """
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import fields as dataclass_fields
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from deconfliction.model.limits import LIMIT_NAMES, Limits
 from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.line import LineSettings
 
+__all__ = ["ConfigError", "Limits", "load_settings"]
+
 KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles", "detection_interval_s",
               "track_coast_s", "track_drop_s", "same_party_conflicts", "hotline", "stream",
-              "webhooks"}
+              "webhooks", "limits"}
 _SECONDS = ("notice_period_s", "detection_interval_s", "track_coast_s", "track_drop_s")
 
 
@@ -112,11 +121,29 @@ def _live(settings: LineSettings, data: dict[str, Any]) -> LineSettings:
     webhooks = _table(data, "webhooks", {"timeout_s", "retry_min_s", "retry_max_s"})
     for key in ("timeout_s", "retry_min_s", "retry_max_s"):
         if key in webhooks:
-            settings = replace(settings, **{f"webhook_{key}": _positive(
-                webhooks[key], f"[webhooks] {key}")})
+            timing: dict[str, Any] = {f"webhook_{key}": _positive(webhooks[key],
+                                                                  f"[webhooks] {key}")}
+            settings = replace(settings, **timing)
     if settings.webhook_retry_min_s > settings.webhook_retry_max_s:
         raise ConfigError("[webhooks] retry_min_s must not exceed retry_max_s")
     return settings
+
+
+def _limits(data: dict[str, Any]) -> Limits:
+    """The ``[limits]`` table: any subset of `Limits`' fields, each a positive number (an
+    integer where the default is one)."""
+    table = _table(data, "limits", set(LIMIT_NAMES))
+    limits = Limits()
+    kinds = {f.name: type(getattr(limits, f.name)) for f in dataclass_fields(Limits)}
+    given: dict[str, Any] = {}
+    for key, value in table.items():
+        kind = kinds[key]
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or (kind is int and not isinstance(value, int)) or not value > 0):
+            wanted = "an integer" if kind is int else "a number"
+            raise ConfigError(f"[limits] {key} must be {wanted} > 0")
+        given[key] = kind(value)
+    return replace(limits, **given)
 
 
 def load_settings(path: Path | None) -> LineSettings:
@@ -143,12 +170,13 @@ def load_settings(path: Path | None) -> LineSettings:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigError(f"{path}: {key} must be a number of seconds ≥ 0")
-            settings = replace(settings, **{key: float(value)})
+            seconds: dict[str, Any] = {key: float(value)}
+            settings = replace(settings, **seconds)
     if "same_party_conflicts" in data:
         if not isinstance(data["same_party_conflicts"], bool):
             raise ConfigError(f"{path}: same_party_conflicts must be true or false")
         settings = replace(settings, same_party_conflicts=data["same_party_conflicts"])
     try:
-        return _live(settings, data)
+        return replace(_live(settings, data), limits=_limits(data))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from deconfliction.model.limits import Limits
 from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.live import Live
@@ -47,6 +48,7 @@ class LineSettings:
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
     webhook_retry_min_s: float = WEBHOOK_RETRY_MIN_S
     webhook_retry_max_s: float = WEBHOOK_RETRY_MAX_S
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True, slots=True)
