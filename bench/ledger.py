@@ -42,8 +42,8 @@ from typing import Any
 import httpx
 from _sizes import measure_sizes  # bench/ is on sys.path when a script runs
 
-from deconfliction import heap
 from deconfliction.api.app import create_app
+from deconfliction.cli import heap
 from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
 from deconfliction.engine.merkle import leaf_hash, verify_inclusion
 from deconfliction.model.message import Urgency

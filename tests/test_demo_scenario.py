@@ -11,7 +11,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from deconfliction import demo
+from deconfliction.cli import demo
 from deconfliction.engine.conformance import outside_volumes
 from deconfliction.engine.geodesy import WGS84
 from deconfliction.engine.incursion import detect_incursions

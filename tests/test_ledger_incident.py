@@ -140,7 +140,7 @@ async def test_an_area_keeps_what_lies_in_it_and_what_refers_to_that(line) -> No
 
 async def test_the_charts_are_drawn(line, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the incident extra (matplotlib) is not installed")
-    from deconfliction.incident_plots import situation_map, timeline
+    from deconfliction.cli.incident_plots import situation_map, timeline
 
     area = {"type": "Circle", "center": list(ALEPPO), "radius_m": 40_000}
     incident = (await collect(line, T0, T0 + 600, area)).to_json()

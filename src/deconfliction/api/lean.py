@@ -22,9 +22,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from deconfliction import fastjson
 from deconfliction.api import problems
 from deconfliction.api.deps import party_for
+from deconfliction.model import fastjson
 from deconfliction.model.party import Party
 from deconfliction.service.errors import LineError
 from deconfliction.service.line import Line

@@ -21,10 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
-from deconfliction import fastjson
 from deconfliction.engine.cells import cover
 from deconfliction.engine.footprint import geographic_bounds
 from deconfliction.engine.ledger_entry import PUBLIC
+from deconfliction.model import fastjson
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
 from deconfliction.model.event import Event
 from deconfliction.model.ledger import Leaf

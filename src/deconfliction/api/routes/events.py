@@ -14,9 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from deconfliction import fastjson
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.views import event_view
+from deconfliction.model import fastjson
 from deconfliction.model.event import Event
 from deconfliction.service import events
 from deconfliction.service.errors import FieldError, ValidationFailed

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from deconfliction import __version__, heap, ledger_cli
+from deconfliction import __version__
+from deconfliction.cli import heap, ledger
 
 GRACEFUL_SHUTDOWN_S = 3.0  # how long open event streams may delay a clean stop
 
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--duration", type=float, default=None,
                         help="replay only this many seconds of the recording")
 
-    ledger_cli.add_commands(commands, _database_args)
+    ledger.add_commands(commands, _database_args)
 
     demo = commands.add_parser(
         "demo", help="serve the northern-Syria demo: a seeded day, simulated aircraft and "
@@ -207,8 +208,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from deconfliction.cli.demo import run_demo
     from deconfliction.config import load_settings
-    from deconfliction.demo import run_demo
 
     return run_demo(args.db, args.host, args.port, settings=load_settings(args.config),
                     real_traffic=args.real_traffic)
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             return _replay(args)
         if args.command in ("ledger", "incident"):
-            return ledger_cli.run(args, _open)
+            return ledger.run(args, _open)
         return _demo(args)
     except LineError as error:
         return _fail(error.detail)

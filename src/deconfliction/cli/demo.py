@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deconfliction import heap
+from deconfliction.cli import heap
 from deconfliction.feeds.simulation import (
     Circuit,
     SimulatedAircraft,

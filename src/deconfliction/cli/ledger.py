@@ -95,7 +95,7 @@ def _area(text: str | None) -> dict[str, object] | None:
 
 async def _incident(args: argparse.Namespace,
                     open_store: Callable[[argparse.Namespace], object]) -> int:
-    from deconfliction.incident_plots import situation_map, timeline
+    from deconfliction.cli.incident_plots import situation_map, timeline
     from deconfliction.service.incident import collect
     from deconfliction.service.line import Line
 
