@@ -30,7 +30,7 @@ from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.track import StateReport, Track
 from deconfliction.model.volume import CircleFootprint, Volume
-from deconfliction.service import ledger
+from deconfliction.service import evidence, ledger
 from deconfliction.service.line import Line
 
 pytestmark = pytest.mark.anyio
@@ -160,6 +160,30 @@ async def test_concurrent_writers_get_gap_free_indices(store) -> None:
     found = await leaves(store)
     assert [leaf.index for leaf in found] == list(range(21))
     assert {leaf.content()["body"]["id"] for leaf in found[1:]} == {f"op-{i}" for i in range(20)}
+
+
+async def test_append_leaves_stores_the_drafts_as_given_with_the_next_indices(store) -> None:
+    await add_parties(store, "blue")  # leaf 0
+    drafts = [evidence.draft("line.test", [PUBLIC], {"n": i}, T0 + i) for i in range(3)]
+    drafts.append(evidence.draft("message.sent", ["red", "blue", "red"], {"n": 3}, T0 + 3))
+
+    async def work(repo, part):
+        return await repo.append_leaves(part)
+
+    first, second, empty = await asyncio.gather(  # one SQLite group commit, three units
+        store.transact(lambda r: work(r, drafts[:1])),
+        store.transact(lambda r: work(r, drafts[1:])), store.transact(lambda r: work(r, [])))
+    assert empty == []
+    appended = first + second
+    assert [leaf.index for leaf in appended] == [1, 2, 3, 4]
+    assert appended[3].parties == ("blue", "red")  # readers sorted, once each
+    for draft, leaf in zip(drafts, appended, strict=True):
+        assert (leaf.time, leaf.kind, leaf.parties, leaf.entry, leaf.leaf_hash) == (
+            draft.time, draft.kind, draft.parties, draft.entry, draft.leaf_hash)
+        assert leaf.leaf_hash == hashlib.sha256(b"\x00" + leaf.entry).digest()
+        assert leaf.content()["body"]["n"] == leaf.index - 1
+    assert (await leaves(store))[1:] == appended
+    assert len({leaf.content()["salt"] for leaf in appended}) == 4  # a fresh salt each
 
 
 @pytest.mark.postgres

@@ -38,6 +38,7 @@ import orjson
 import rfc8785
 
 from deconfliction.engine.merkle import canonical_entry
+from deconfliction.model.ledger import PUBLIC  # the reader marker is a value of the model
 from deconfliction.model.time import rfc3339
 
 __all__ = [
@@ -50,9 +51,6 @@ __all__ = [
     "track_digest",
     "track_rows_digest",
 ]
-
-PUBLIC = "all"
-"""In an entry's ``parties``: every party may read it (constraints, line status, link tests)."""
 
 SALT_BYTES = 16  # 128 random bits: an entry's hash cannot be found by guessing its content
 

@@ -16,7 +16,7 @@ from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
-from deconfliction.model.ledger import Leaf, SigningKey
+from deconfliction.model.ledger import Leaf, LeafDraft, SigningKey
 from deconfliction.model.link import LinkTest, PartyLink
 from deconfliction.model.message import Message, Recipient
 from deconfliction.model.operation import Operation
@@ -186,6 +186,12 @@ class LedgerRepo(Protocol):
     the Merkle tree's nodes, signed heads and the signing key."""
 
     recorded: list[Leaf]  # the leaves this unit of work appended
+
+    async def append_leaves(self, drafts: Sequence[LeafDraft]) -> list[Leaf]:
+        """Append these leaves in this unit of work, in order, with the next indices; returns
+        them as appended. Entries, readers and hashes are the caller's (``service.evidence``);
+        the store numbers and stores them."""
+        ...
 
     async def ledger_size(self) -> int: ...
     async def ledger_leaves(self, start: int, end: int) -> list[Leaf]: ...

@@ -1,6 +1,9 @@
 """Repository functions for the ledger: leaves appended in the writer's transaction, the tree's
 nodes and signed heads (added off the write path by the signer), and the signing key.
 
+The store only stores: a leaf comes as a `LeafDraft` whose entry, salt, readers and hash the
+service made (``service.evidence``); `append_leaves` gives it the next index.
+
 A leaf's index is taken in the statement that inserts it (one more than the largest so far).
 SQLite has one writer, so indices follow commit order. On PostgreSQL two transactions that
 read the same largest index collide under SERIALIZABLE and one is aborted with SQLSTATE 40001,
@@ -32,7 +35,7 @@ from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
 from deconfliction.engine.merkle import NodeId, leaf_hash, node_hash
 from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.fastjson import dumps_text
-from deconfliction.model.ledger import Leaf, SigningKey
+from deconfliction.model.ledger import Leaf, LeafDraft, SigningKey
 from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
     ledger_head,
@@ -93,14 +96,6 @@ class LeafBatch:
 
     next: int | None = None
     pending: list[Leaf] = field(default_factory=list)
-    salts: bytes = b""  # random bytes drawn for the batch's salts, one system call per 32
-
-    def salt(self) -> str:
-        """A fresh random salt for an entry, hex (`SALT_BYTES` from the system's CSPRNG)."""
-        if not self.salts:
-            self.salts = secrets.token_bytes(SALT_BYTES * 32)
-        piece, self.salts = self.salts[:SALT_BYTES], self.salts[SALT_BYTES:]
-        return piece.hex()
 
     def mark(self) -> tuple[int | None, int]:
         return self.next, len(self.pending)
@@ -142,27 +137,36 @@ class LedgerSql:
     _leaf_batch: LeafBatch | None
 
     # appending (in the writer's transaction) ------------------------------------------------
+    async def append_leaves(self, drafts: Sequence[LeafDraft]) -> list[Leaf]:
+        """Append these leaves, in order, in this unit of work; the appended leaves (indices).
+
+        In a SQLite group commit (``LeafBatch``) they are numbered in memory and inserted with
+        the batch; otherwise each is inserted with the next index in one statement."""
+        batch = self._leaf_batch
+        if batch is None:
+            leaves = []
+            for d in drafts:
+                index = await self._c.scalar(_APPEND_LEAF, {
+                    "l_time": d.time, "l_kind": d.kind, "l_parties": dumps_text(d.parties),
+                    "l_entry": d.entry, "l_hash": d.leaf_hash})
+                leaves.append(d.at(int(index)))
+        else:
+            if batch.next is None:
+                batch.next = await self.ledger_size()
+            first = batch.next
+            batch.next += len(drafts)
+            leaves = [d.at(first + i) for i, d in enumerate(drafts)]
+            batch.pending += leaves
+        self.recorded += leaves
+        return leaves
+
     async def _record(
         self, kind: str, parties: Iterable[str], body: dict[str, Any], at: float
     ) -> Leaf:
         """Append one leaf recording a change made in this unit of work at time ``at``."""
         names = tuple(sorted(set(parties)))
-        batch = self._leaf_batch
-        salt = secrets.token_hex(SALT_BYTES) if batch is None else batch.salt()
-        entry = entry_bytes(kind, at, names, body, salt)
-        digest = leaf_hash(entry)
-        if batch is None:
-            index = int(await self._c.scalar(_APPEND_LEAF, {
-                "l_time": at, "l_kind": kind, "l_parties": dumps_text(names), "l_entry": entry,
-                "l_hash": digest}))
-        else:
-            if batch.next is None:
-                batch.next = await self.ledger_size()
-            index, batch.next = batch.next, batch.next + 1
-        leaf = Leaf(index, at, kind, names, entry, digest)
-        if batch is not None:
-            batch.pending.append(leaf)
-        self.recorded.append(leaf)
+        entry = entry_bytes(kind, at, names, body, secrets.token_hex(SALT_BYTES))
+        (leaf,) = await self.append_leaves([LeafDraft(at, kind, names, entry, leaf_hash(entry))])
         return leaf
 
     async def insert_leaves(self, leaves: Sequence[Leaf]) -> None:
