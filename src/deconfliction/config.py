@@ -25,6 +25,8 @@ timeout_s = 5                           # one POST to a party's webhook
 retry_min_s = 0.5                       # back-off after a failure, doubling (jittered) ...
 retry_max_s = 60                        # ... up to this
 
+webhook_allow = ["127.0.0.1/32"]        # (top level) non-public webhook targets allowed
+
 [limits]                                # the cost model (`model.limits.Limits`; README "Limits")
 volumes_per_operation = 100
 vertices_per_polygon = 1000
@@ -34,6 +36,7 @@ messages_per_minute = 600               # per party
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import fields as dataclass_fields
 from dataclasses import replace
@@ -49,7 +52,7 @@ __all__ = ["ConfigError", "Limits", "load_settings"]
 
 KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles", "detection_interval_s",
               "track_coast_s", "track_drop_s", "same_party_conflicts", "hotline", "stream",
-              "webhooks", "limits"}
+              "webhooks", "limits", "webhook_allow"}
 _SECONDS = ("notice_period_s", "detection_interval_s", "track_coast_s", "track_drop_s")
 
 
@@ -129,6 +132,17 @@ def _live(settings: LineSettings, data: dict[str, Any]) -> LineSettings:
     return settings
 
 
+def _webhook_allow(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``webhook_allow``: networks webhooks may reach although they are not public (loopback
+    for tests, an operator's own receivers); by default only public addresses are."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError('webhook_allow must be a list of networks, e.g. ["127.0.0.1/32"]')
+    try:
+        return tuple(ipaddress.ip_network(v, strict=False) for v in value)
+    except ValueError as error:
+        raise ConfigError(f"webhook_allow: {error}") from None
+
+
 def _limits(data: dict[str, Any]) -> Limits:
     """The ``[limits]`` table: any subset of `Limits`' fields, each a positive number (an
     integer where the default is one)."""
@@ -177,6 +191,8 @@ def load_settings(path: Path | None) -> LineSettings:
             raise ConfigError(f"{path}: same_party_conflicts must be true or false")
         settings = replace(settings, same_party_conflicts=data["same_party_conflicts"])
     try:
+        if "webhook_allow" in data:
+            settings = replace(settings, webhook_allow=_webhook_allow(data["webhook_allow"]))
         return replace(_live(settings, data), limits=_limits(data))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None

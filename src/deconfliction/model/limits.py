@@ -60,6 +60,42 @@ class Limits:
     messages_per_minute: int = 600
     """Hotline messages and replies one party may send in a minute (a token bucket)."""
 
+    streams_per_party: int = 8
+    """Event streams (SSE) one party may hold open at once on one server process: a duty
+    officer's client, a console tab or two and a spare; the next one is a 429."""
+
+    stream_buffer_events: int = 256
+    """Events held for one stream that has not sent them yet (its send buffer). A stream whose
+    client stops reading fills it and is dropped; the client resumes with ``Last-Event-ID``
+    and loses nothing (the durable event table is the truth)."""
+
+    send_timeout_s: float = 30.0
+    """How long a connection's send buffer may stay full before the client is cut off (a
+    client that does not read). 256 KiB drains in 30 s even at 70 kbit/s."""
+
+    header_timeout_s: float = 10.0
+    """From a request's first byte to its last header line; a client that trickles headers is
+    cut off after it (slowloris). Honest clients send their headers in one packet."""
+
+    body_timeout_s: float = 30.0
+    """From a request's headers to the last byte of its body; a client that trickles its body
+    is cut off after it (a 1 MiB body needs only 280 kbit/s to make it)."""
+
+    keep_alive_s: float = 5.0
+    """How long an idle keep-alive connection is kept waiting for its next request."""
+
+    connections: int = 2_000
+    """Concurrent connections one server process serves; past it, new requests get a 503
+    (each connection costs a file descriptor and a little memory)."""
+
+    webhook_response_bytes: int = 4_096
+    """Bytes of a webhook receiver's answer that are read; the rest is never read (the status
+    is what counts)."""
+
+    webhook_response_s: float = 10.0
+    """Longest a webhook POST may take from connecting to the answer's end, however the
+    receiver trickles it."""
+
 
 LIMIT_NAMES = frozenset(f.name for f in fields(Limits))
 """The keys the ``[limits]`` table may hold."""

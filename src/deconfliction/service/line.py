@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 
 from deconfliction.model.limits import Limits
 from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.live import Live
+from deconfliction.service.webhook_targets import Resolver, resolve
 from deconfliction.store.base import Store
 
 PLANNING_HORIZON_S = 30 * 86400.0  # ASTM F3548-21: operations at most 30 days ahead
@@ -49,14 +51,17 @@ class LineSettings:
     webhook_retry_min_s: float = WEBHOOK_RETRY_MIN_S
     webhook_retry_max_s: float = WEBHOOK_RETRY_MAX_S
     limits: Limits = field(default_factory=Limits)
+    webhook_allow: tuple[IPv4Network | IPv6Network, ...] = ()  # non-public targets allowed
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
     """What the use cases run against: a store, the settings, a clock (UTC seconds), and this
-    process's live state (stream wake-ups, who is connected)."""
+    process's live state (stream wake-ups, who is connected), and how host names are
+    resolved (webhook targets; tests pass a fake)."""
 
     store: Store
     settings: LineSettings = field(default_factory=LineSettings)
     clock: Callable[[], float] = time.time
     live: Live = field(default_factory=Live)
+    resolve: Resolver = resolve
