@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -30,6 +31,7 @@ STATUS = {
     errors.AlreadyEnded: 409,
     errors.AlreadyExists: 409,
     errors.Refusal: 409,
+    errors.RateLimited: 429,
 }
 TITLES = {
     "unauthorized": "Authentication required",
@@ -44,6 +46,7 @@ TITLES = {
     "short_notice": "Short-notice declaration conflicts",
     "missing_ovns": "Awareness key incomplete",
     "body_too_large": "Request body too large",
+    "rate_limited": "Too many requests",
     "internal_error": "Internal error",
 }
 
@@ -108,7 +111,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.LineError)
     async def _line_error(_request: Request, exc: errors.LineError) -> JSONResponse:
-        return problem(error_status(exc), exc.code, exc.detail, **exc.extensions)
+        response = problem(error_status(exc), exc.code, exc.detail, **exc.extensions)
+        if isinstance(exc, errors.RateLimited):  # RFC 9110 §10.2.3: whole seconds
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

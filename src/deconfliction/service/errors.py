@@ -47,6 +47,17 @@ class ValidationFailed(LineError):
         self.errors = errors
 
 
+class RateLimited(LineError):
+    """Over a limit that time lifts (a rate, a count of things held open): try again after
+    ``retry_after_s`` seconds. The problem names the limit and its value."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, limit: str, value: float, retry_after_s: float) -> None:
+        super().__init__(detail, limit=limit, value=value)
+        self.retry_after_s = retry_after_s
+
+
 class OvnMismatch(LineError):
     """The caller's version token is not the current one: it has not seen the latest state."""
 
