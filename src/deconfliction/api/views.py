@@ -7,7 +7,6 @@ from typing import Any
 
 from deconfliction.engine.strategic import Region
 from deconfliction.engine.tree_head import SignedTreeHead
-from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
 from deconfliction.model.ledger import Leaf
@@ -19,6 +18,7 @@ from deconfliction.model.time import rfc3339
 from deconfliction.model.track import Aircraft, StateReport, Track
 from deconfliction.model.volume import Volume, footprint_to_geojson
 from deconfliction.model.webhook import Webhook
+from deconfliction.service import access
 
 PUBLIC_OPERATION_FIELDS = ("id", "owner", "volumes", "priority", "state", "ovn", "short_notice")
 
@@ -149,39 +149,28 @@ def track_view(t: Track, now: float, coast_s: float) -> dict[str, Any]:
             "coasting": now - t.state.time > coast_s, **state_view(t.state)}
 
 
-def alert_view(a: Alert, details: dict[str, Any]) -> dict[str, Any]:
-    """An alert with the details its reader may see (the service decides which)."""
-    return {"id": a.id, "kind": a.kind.value, "state": a.state.value,
-            "raised_at": rfc3339(a.raised_at), "updated_at": rfc3339(a.updated_at),
-            "cleared_at": rfc3339(a.cleared_at) if a.cleared_at is not None else None,
-            **details}
-
-
 def head_view(h: SignedTreeHead) -> dict[str, Any]:
     """A signed tree head: ``SignedTreeHead.to_dict`` (hashes hex, signature base64) and its
     time in RFC 3339."""
     return {**h.to_dict(), "timestamp": rfc3339(h.timestamp_ms / 1000)}
 
 
-def leaf_view(leaf: Leaf, full: bool) -> dict[str, Any]:
-    """A ledger leaf: its hash always; its entry (JSON, canonicalised again by RFC 8785 it is
-    the bytes the hash covers) only to a reader with need-to-know."""
-    view: dict[str, Any] = {"index": leaf.index, "leaf_hash": leaf.leaf_hash.hex()}
-    if full:
-        view["entry"] = leaf.content()
-    return view
+def leaf_view(leaf: Leaf, reader: Party) -> dict[str, Any]:
+    """A ledger leaf as ``reader`` may read it (``service.access.entry_view``): its hash always,
+    its entry only with need-to-know."""
+    return access.entry_view(leaf, reader)
 
 
-def receipt_view(recorded: list[Leaf]) -> dict[str, Any] | None:
+def receipt_view(leaf: Leaf | None) -> dict[str, Any] | None:
     """A write's receipt: its leaf, and where to fetch the signed head and proof that will
     include it (within about a second); None if the request changed nothing."""
-    if not recorded:
+    if leaf is None:
         return None
-    leaf = recorded[0]
     return {"leaf_index": leaf.index, "leaf_hash": leaf.leaf_hash.hex(), "tree_head": None,
             "url": f"/v1/ledger/receipts/{leaf.index}"}
 
 
-def with_receipt(view: dict[str, Any], recorded: list[Leaf]) -> dict[str, Any]:
-    """``view`` with the ``receipt`` of the write that produced it."""
-    return {**view, "receipt": receipt_view(recorded)}
+def with_receipt(view: dict[str, Any], receipt: Leaf | None) -> dict[str, Any]:
+    """``view`` with the ``receipt`` of the write that produced it (the service's result
+    carries it)."""
+    return {**view, "receipt": receipt_view(receipt)}

@@ -8,11 +8,16 @@ receipts, replies and escalations, and the track batches reported. Each entry co
 inclusion proof under the latest signed head, so every party can check the package against the
 heads it kept. An ``area`` keeps only what lies in it (aircraft positions, footprints) and the
 traffic that refers to those.
+
+A package is made for one reader (``service.access``): for the line's own review (no reader, or
+an observer) it holds the whole truth — each alert's observers' entry; for a party, only the
+entries that party may read in full — its own records, the public ones and its own view of each
+alert (never another party's aircraft identity).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,9 +25,10 @@ from typing import Any
 from deconfliction.engine.strategic import footprints_intersecting
 from deconfliction.engine.tree_head import SignedTreeHead, key_id, public_key_to_raw_b64
 from deconfliction.model.ledger import Leaf
+from deconfliction.model.party import Party
 from deconfliction.model.time import rfc3339
 from deconfliction.model.volume import CircleFootprint, Footprint, footprint_from_geojson
-from deconfliction.service import ledger
+from deconfliction.service import access, ledger
 from deconfliction.service.errors import FieldError, ValidationFailed
 from deconfliction.service.line import Line
 from deconfliction.store.base import Repository
@@ -83,13 +89,15 @@ def _in_window(record: dict[str, Any], start: float, end: float) -> bool:
     return any(t0 < end and t1 > start for t0, t1 in zip(times, ends, strict=True))
 
 
-def _touches(area: Footprint | None, footprints: list[Footprint]) -> bool:
+def _touches(area: Footprint | None, footprints: Sequence[Footprint]) -> bool:
     return area is None or bool(footprints and footprints_intersecting(area, footprints).any())
 
 
 async def collect(line: Line, start: float, end: float,
-                  area_geojson: dict[str, Any] | None = None) -> Incident:
-    """Everything of the window ``[start, end]`` (UTC seconds) in ``area``, with proofs."""
+                  area_geojson: dict[str, Any] | None = None, *,
+                  reader: Party | None = None) -> Incident:
+    """Everything of the window ``[start, end]`` (UTC seconds) in ``area`` that ``reader`` may
+    read (None: the line's own review, as observers read it), with proofs."""
     if end <= start:
         raise ValidationFailed([FieldError("to", "the window must end after it starts")])
     area = parse_area(area_geojson) if area_geojson is not None else None
@@ -108,9 +116,12 @@ async def collect(line: Line, start: float, end: float,
         page = await line.store.interact(
             lambda repo, a=first: repo.ledger_leaves(a, min(head.tree_size, a + PAGE)))
         for leaf in page:
-            if leaf.time > end:
+            if leaf.time > end or (reader is not None and not access.leaf_readable(leaf, reader)):
                 continue
             entry = leaf.content()
+            if leaf.kind.startswith("alert.") and (reader is None or reader.sees_everything) and (
+                    entry["body"].get("view") == access.PARTY_VIEW):
+                continue  # a party's view of an alert whose whole truth is in its own entry
             subject = leaf.kind.split(".")[0]
             if subject in _ENDED:
                 latest[(subject, entry["body"]["id"])] = (leaf, entry)
@@ -130,14 +141,14 @@ async def collect(line: Line, start: float, end: float,
     aircraft: set[str] = set()
     for leaf, entry in window:
         if leaf.kind.startswith("alert."):
-            points = [CircleFootprint(p, 1.0) for p in _positions(entry["body"])]
+            points: list[Footprint] = [CircleFootprint(p, 1.0) for p in _positions(entry["body"])]
             if _touches(area, points) or entry["body"]["details"].get("operation_id") in ids or (
                     entry["body"]["details"].get("constraint", {}).get("id") in ids):
                 incident.alerts.append({"time": entry["time"], "transition": leaf.kind,
                                         **entry["body"]})
                 ids.add(entry["body"]["id"])
                 aircraft |= {a["aircraft_id"] for a in entry["body"]["details"].get(
-                    "aircraft", [])}
+                    "aircraft", []) if "aircraft_id" in a}
                 kept.append(leaf)
     messages: set[str] = set()
     for leaf, entry in window:

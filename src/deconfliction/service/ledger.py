@@ -1,6 +1,7 @@
 """The ledger: signing its tree heads, proofs, entries by need-to-know, and write receipts.
 
-Every write the repository makes appends a leaf in its own transaction (store/sql_ledger.py).
+Every write a use case makes appends the leaves recording it in its own unit of work
+(``service.evidence``, ``repo.append_leaves``) and returns them as its receipt.
 The tree's nodes and a signed tree head are added here, off the write path: `run_signer` signs
 at most once a second while there are new leaves (issue: "a new signed tree head at most once a
 second"), so a write waits for one INSERT, never for hashing a tree or signing. A write's
@@ -17,15 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from deconfliction.engine.ledger_entry import readable_by
 from deconfliction.engine.merkle import (
     NodeId,
     append_nodes,
@@ -46,12 +43,12 @@ from deconfliction.engine.tree_head import (
 )
 from deconfliction.model.ledger import Leaf, SigningKey
 from deconfliction.model.party import Party
+from deconfliction.service import access
 from deconfliction.service.errors import FieldError, NotFound, ValidationFailed
 from deconfliction.service.line import Line
-from deconfliction.store.base import CommitHook, Repository, Store
+from deconfliction.store.base import Repository
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SIGN_INTERVAL_S = 1.0  # issue: a new signed tree head at most once a second
 SIGNER_POLL_S = 0.1  # how often the signer looks for new leaves once the interval has passed
@@ -282,8 +279,8 @@ async def consistency(line: Line, first: int, second: int | None) -> Consistency
 
 
 async def entries(line: Line, party: Party, start: int, end: int | None) -> EntryPage:
-    """Leaves ``start <= index < end`` (at most `MAX_ENTRIES`): in full those ``party`` is
-    party to (observers: all), every other one only as its leaf hash."""
+    """Leaves ``start <= index < end`` (at most `MAX_ENTRIES`), each with whether ``party`` may
+    read it in full (`access.leaf_readable`; else only its leaf hash)."""
     if end is not None and end <= start:
         raise _bad("end", f"end ({end}) must be greater than start ({start})")
     stop = start + MAX_ENTRIES if end is None else end
@@ -291,8 +288,7 @@ async def entries(line: Line, party: Party, start: int, end: int | None) -> Entr
         raise _bad("end", f"at most {MAX_ENTRIES} entries per request")
 
     async def read(repo: Repository) -> EntryPage:
-        return EntryPage([(leaf, readable_by(leaf.parties, party.name,
-                                             sees_everything=party.sees_everything))
+        return EntryPage([(leaf, access.leaf_readable(leaf, party))
                           for leaf in await repo.ledger_leaves(start, stop)],
                          await repo.ledger_size(), await repo.ledger_signed_size())
 
@@ -314,64 +310,3 @@ async def receipt(line: Line, index: int) -> Receipt:
         return Receipt(found[0], head, inclusion_proof(index, head.tree_size, nodes))
 
     return await line.store.interact(read)
-
-
-# --------------------------------------------------------------------------------------------
-# Receipts of the writes a request makes
-
-_receipts: ContextVar[list[Leaf] | None] = ContextVar("ledger_receipts", default=None)
-
-
-@contextmanager
-def collecting() -> Iterator[list[Leaf]]:
-    """Collect the leaves appended by the transactions committed inside the ``with`` block (in
-    this task), for a write's receipt::
-
-        with ledger.collecting() as recorded:
-            await service.declare_operation(...)
-        receipt = recorded[0] if recorded else None
-    """
-    recorded: list[Leaf] = []
-    token = _receipts.set(recorded)
-    try:
-        yield recorded
-    finally:
-        _receipts.reset(token)
-
-
-class RecordingStore:
-    """A `Store` that hands the leaves of each committed unit of work to `collecting`.
-
-    ``transact`` may run a unit of work more than once (retries) and the store decides which
-    run commits; the run that committed is the last one, so its repository's ``recorded`` is
-    what the caller gets. Everything else is the wrapped store's.
-    """
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.backend = inner.backend
-
-    async def interact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
-        return await self.inner.interact(work)
-
-    async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
-        last: list[Repository] = []
-
-        async def tracked(repo: Repository) -> T:
-            last[:] = [repo]
-            return await work(repo)
-
-        result = await self.inner.transact(tracked)
-        recorded = _receipts.get()
-        if recorded is not None and last:
-            recorded.extend(last[0].recorded)
-        return result
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def on_commit(self, hook: CommitHook) -> None:
-        self.inner.on_commit(hook)
-
-    def __getattr__(self, name: str) -> Any:  # the backend's own extras (path, url ...)
-        return getattr(self.inner, name)

@@ -7,7 +7,8 @@ The file is JSON Lines. The first line is a header::
      "tree_head": {<signed tree head>}}
 
 then one line per leaf of the signed tree, in order: ``{"index": i, "leaf_hash": <hex>}``, with
-``"entry": {…}`` added for the party's own entries (need-to-know) whose time falls in the
+``"entry": {…}`` added for the entries the party may read in full (``service.access``: its
+own, the public ones, its own view of each alert; observers: all) whose time falls in the
 window. Every other leaf is there as its hash alone: enough to rebuild and check the whole tree
 without seeing the others' data.
 """
@@ -22,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from deconfliction.engine.ledger_audit import EXPORT_FORMAT, Tampered
-from deconfliction.engine.ledger_entry import readable_by
 from deconfliction.engine.tree_head import SignedTreeHead, key_id, public_key_to_raw_b64
 from deconfliction.model.time import rfc3339
-from deconfliction.service import ledger
+from deconfliction.service import access, ledger
 from deconfliction.service.errors import NotFound
 from deconfliction.service.line import Line
 
@@ -72,7 +72,7 @@ async def export(
                 lambda repo, a=first, b=last: repo.ledger_leaves(a, b))  # type: ignore[misc]
             for leaf in page:
                 item: dict[str, Any] = {"index": leaf.index, "leaf_hash": leaf.leaf_hash.hex()}
-                if (readable_by(leaf.parties, party.name, sees_everything=party.sees_everything)
+                if (access.leaf_readable(leaf, party)
                         and (start is None or leaf.time >= start)
                         and (end is None or leaf.time <= end)):
                     item["entry"] = leaf.content()

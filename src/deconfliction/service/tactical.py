@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,26 +20,34 @@ from typing import Any
 import numpy as np
 
 from deconfliction.engine.alerting import AlertBook, Transition, alert_key
-from deconfliction.engine.conformance import ConformanceMonitor, outside_volumes
+from deconfliction.engine.conformance import ConformanceMonitor, detect_excursions
 from deconfliction.engine.geodesy import WGS84
 from deconfliction.engine.incursion import detect_incursions
 from deconfliction.engine.tactical import detect_conflicts
-from deconfliction.model.alert import Alert, AlertKind, AlertState
+from deconfliction.model.alert import (
+    AircraftSide,
+    AircraftState,
+    Alert,
+    AlertDetails,
+    AlertKind,
+    AlertState,
+    ConstraintRef,
+    Encounter,
+    EncounterFigures,
+    Incursion,
+    Nonconformance,
+)
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.time import rfc3339
-from deconfliction.model.track import UNIDENTIFIED, Aircraft, Track
-from deconfliction.service.alerts import visible_details
+from deconfliction.model.track import UNIDENTIFIED, Aircraft, Track, TrackArrays
+from deconfliction.service import access, evidence
 from deconfliction.service.line import Line
 from deconfliction.service.operations import new_ovn
 from deconfliction.service.parties import tell_every_party
 from deconfliction.store.base import Repository
 
 log = logging.getLogger(__name__)
-
-_MONITORED = (OperationState.ACCEPTED, OperationState.ACTIVATED, OperationState.NONCONFORMING,
-              OperationState.CONTINGENT)
-
 
 @dataclass(frozen=True, slots=True)
 class Picture:
@@ -53,6 +60,15 @@ class Picture:
 
 
 @dataclass(frozen=True, slots=True)
+class Detections:
+    """What the detectors found in one cycle: alert payloads by key, and per monitored
+    operation whether any of its aircraft is outside its volumes (conformance, computed once)."""
+
+    found: dict[Any, AlertDetails]
+    outside: dict[str, bool]
+
+
+@dataclass(frozen=True, slots=True)
 class CycleReport:
     """What a cycle did: how many tracks it saw and dropped, and its alert transitions."""
 
@@ -61,43 +77,47 @@ class CycleReport:
     transitions: list[Transition]
 
 
-def _summary(details: dict[str, Any]) -> tuple[Any, ...]:
+def _summary(details: AlertDetails) -> tuple[Any, ...]:
     """What must change for an alert to be worth an "updated": the encounter figures,
     coarsely (positions move every cycle; that alone is no news)."""
-    e = details.get("encounter") or details.get("incursion") or {}
-    return tuple(sorted((k, round(v / 5) if isinstance(v, float) else v) for k, v in e.items()))
+    if isinstance(details, Encounter):
+        f = details.figures
+        figures: tuple[Any, ...] = (f.t_in_s, f.t_out_s, f.tcpa_s, f.dcpa_m,
+                                    f.vertical_at_cpa_m, f.lost_now)
+    elif isinstance(details, Incursion):
+        figures = (details.inside_now, details.time_to_entry_s)
+    else:
+        figures = ()
+    return tuple(round(v / 5) if isinstance(v, float) else v for v in figures)
 
 
-Positions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""lat, lon, altitude (m) and time of each track, extrapolated to the cycle's time."""
+def _track_arrays(tracks: list[Track], now: float) -> TrackArrays:
+    """Each track moved along its velocity from its report time to ``now``, as the detectors'
+    record; each party a code, each unidentified aircraft a code of its own."""
+    def column(field: str) -> np.ndarray:
+        return np.array([getattr(t.state, field) for t in tracks], dtype=np.float64)
+    dt = now - column("time")
+    gs, trk, vs = column("ground_speed_mps"), column("track_deg"), column("vertical_rate_mps")
+    if tracks:
+        lon, lat, _ = WGS84.fwd(column("lon"), column("lat"), trk, gs * dt)
+    else:
+        lon = lat = np.empty(0)
+    names: dict[str, int] = {}
+    party = np.array([-(i + 1) if t.party == UNIDENTIFIED else names.setdefault(t.party, len(names))
+                      for i, t in enumerate(tracks)], dtype=np.int64)
+    return TrackArrays([t.state.aircraft_id for t in tracks], lat, lon,
+                       column("altitude_m") + vs * dt, gs, trk, vs, party, time_s=now)
 
 
-def _extrapolated(tracks: list[Track], now: float) -> Positions:
-    """Each track moved along its velocity from its report time to ``now``."""
-    if not tracks:
-        empty = np.empty(0)
-        return empty, empty, empty, empty
-    dt = now - np.array([t.state.time for t in tracks])
-    lon, lat, _ = WGS84.fwd(np.array([t.state.lon for t in tracks]),
-                            np.array([t.state.lat for t in tracks]),
-                            np.array([t.state.track_deg for t in tracks]),
-                            np.array([t.state.ground_speed_mps for t in tracks]) * dt)
-    alt = (np.array([t.state.altitude_m for t in tracks])
-           + np.array([t.state.vertical_rate_mps for t in tracks]) * dt)
-    return np.asarray(lat, float), np.asarray(lon, float), alt, np.full(len(tracks), now)
-
-
-def _state_entry(track: Track, aircraft: Aircraft | None, at: Positions, i: int) -> dict:
-    lat, lon, alt, t = at
+def _side(track: Track, aircraft: Aircraft | None, at: TrackArrays, i: int) -> AircraftSide:
+    """One aircraft's side of an alert: whose it is, its identity, its state at the cycle."""
     s = track.state
-    return {
-        "aircraft_id": s.aircraft_id, "party": track.party,
-        "callsign": aircraft.callsign if aircraft else None,
-        "state": {"time": rfc3339(float(t[i])), "lat": round(float(lat[i]), 6),
-                  "lon": round(float(lon[i]), 6), "altitude_m": round(float(alt[i]), 1),
-                  "ground_speed_mps": s.ground_speed_mps, "track_deg": s.track_deg,
-                  "vertical_rate_mps": s.vertical_rate_mps},
-    }
+    return AircraftSide(
+        track.party, s.aircraft_id, aircraft.callsign if aircraft else None,
+        aircraft.icao24 if aircraft else None,
+        AircraftState(at.time_s, round(float(at.lat_deg[i]), 6), round(float(at.lon_deg[i]), 6),
+                      round(float(at.alt_m[i]), 1), s.ground_speed_mps, s.track_deg,
+                      s.vertical_rate_mps))
 
 
 class DetectionCycle:
@@ -136,12 +156,12 @@ class DetectionCycle:
         picture = await self._picture()
         live = [t for t in picture.tracks if now - t.state.time <= settings.track_drop_s]
         dropped = [t for t in picture.tracks if now - t.state.time > settings.track_drop_s]
-        at = _extrapolated(live, now)
         # the detectors are compiled, GIL-free numpy/numba work: off the event loop, so the
         # API keeps answering while a large picture (or the first, compiling cycle) runs
-        detections = await asyncio.to_thread(self._detect, live, picture, at) if live else {}
-        changes = self.conformance.step(now, self._outside(live, picture, at))
-        transitions = self.book.step(now, detections)
+        detections = (await asyncio.to_thread(self._detect, live, picture, now) if live
+                      else Detections({}, {}))
+        changes = self.conformance.step(now, detections.outside)
+        transitions = self.book.step(now, detections.found)
         # the records are made before the transaction, which may run more than once
         alerts = [self._alert_after(t, now) for t in transitions]
 
@@ -160,11 +180,7 @@ class DetectionCycle:
             for change in changes:
                 await self._apply_conformance(repo, change.operation_id, change.new_state, now)
             for transition, alert in zip(transitions, alerts, strict=True):
-                await repo.put_alert(alert)
-                for party in alert.parties:
-                    await repo.append_event(party, f"alert.{transition.kind}", now, {
-                        "alert_id": alert.id, "alert_kind": alert.kind.value,
-                        **visible_details(alert.details, party)})
+                await _commit_alert(repo, transition, alert, now)
 
         if dropped or changes or transitions:
             await self.line.store.transact(work)
@@ -176,22 +192,14 @@ class DetectionCycle:
         return CycleReport(len(live), len(dropped), transitions)
 
     # detection -------------------------------------------------------------------------------
-    def _detect(self, tracks: list[Track], picture: Picture, at: Positions) -> dict:
+    def _detect(self, tracks: list[Track], picture: Picture, now: float) -> Detections:
+        """Run the three detectors on one record of the live tracks, extrapolated to ``now``."""
         profile = self.line.settings.profile
-        lat, lon, alt, t_now = at
-        now = float(t_now[0])
-        gs = np.array([t.state.ground_speed_mps for t in tracks])
-        trk = np.array([t.state.track_deg for t in tracks])
-        vs = np.array([t.state.vertical_rate_mps for t in tracks])
-        names: dict[str, int] = {}
-        party = np.array([
-            -(i + 1) if t.party == UNIDENTIFIED else names.setdefault(t.party, len(names))
-            for i, t in enumerate(tracks)])
-        found: dict[Any, dict[str, Any]] = {}
-        entry = [_state_entry(t, picture.aircraft.get(t.state.aircraft_id), at, i)
+        at = _track_arrays(tracks, now)
+        found: dict[Any, AlertDetails] = {}
+        entry = [_side(t, picture.aircraft.get(t.state.aircraft_id), at, i)
                  for i, t in enumerate(tracks)]
-        enc = detect_conflicts(lat, lon, alt, gs, trk, vs, party,
-                               horizontal_m=profile.horizontal_m, vertical_m=profile.vertical_m,
+        enc = detect_conflicts(at, horizontal_m=profile.horizontal_m, vertical_m=profile.vertical_m,
                                look_ahead_s=profile.look_ahead_s,
                                same_party=self.line.settings.same_party_conflicts)
         for k in range(len(enc)):
@@ -199,19 +207,17 @@ class DetectionCycle:
             kind = (AlertKind.LOSS_OF_SEPARATION if enc.lost_now[k] else AlertKind.CONFLICT)
             key = alert_key(kind.value, tracks[i].state.aircraft_id,
                             tracks[j].state.aircraft_id)
-            found[key] = {"aircraft": [entry[i], entry[j]], "encounter": {
-                "t_in_s": round(float(enc.t_in[k]), 1), "t_out_s": round(float(enc.t_out[k]), 1),
-                "tcpa_s": round(float(enc.tcpa[k]), 1), "dcpa_m": round(float(enc.dcpa_m[k]), 1),
-                "vertical_at_cpa_m": round(float(enc.vertical_at_cpa_m[k]), 1),
-                "lost_now": bool(enc.lost_now[k])}, "profile": profile.name}
+            found[key] = Encounter((entry[i], entry[j]), EncounterFigures(
+                round(float(enc.t_in[k]), 1), round(float(enc.t_out[k]), 1),
+                round(float(enc.tcpa[k]), 1), round(float(enc.dcpa_m[k]), 1),
+                round(float(enc.vertical_at_cpa_m[k]), 1), bool(enc.lost_now[k])), profile.name)
         volumes, owners = [], []
         for c in picture.constraints:
             for v in c.volumes:
                 volumes.append(v)
                 owners.append(c)
         if volumes:
-            inc = detect_incursions(lat, lon, alt, gs, trk, vs, volumes, now=now,
-                                    look_ahead_s=profile.look_ahead_s)
+            inc = detect_incursions(at, volumes, look_ahead_s=profile.look_ahead_s)
             for k in range(len(inc)):
                 i, c = int(inc.track_index[k]), owners[int(inc.volume_index[k])]
                 if not c.applies_to_party(tracks[i].party):
@@ -220,20 +226,30 @@ class DetectionCycle:
                                 tracks[i].state.aircraft_id, c.id)
                 entry_s = round(float(inc.time_to_entry_s[k]), 1)
                 held = found.get(key)
-                if held is None or entry_s < held["incursion"]["time_to_entry_s"]:
-                    found[key] = {"aircraft": [entry[i]], "constraint": {
-                        "id": c.id, "name": c.name, "kind": c.kind.value,
-                        "authority": c.authority},
-                        "incursion": {"inside_now": bool(inc.inside_now[k]),
-                                      "time_to_entry_s": entry_s}}
+                if not isinstance(held, Incursion) or entry_s < held.time_to_entry_s:
+                    found[key] = Incursion(
+                        entry[i], ConstraintRef(c.id, c.name, c.kind.value, c.authority),
+                        bool(inc.inside_now[k]), entry_s)
+        # conformance: each tied track tested once; the alerts and the timers share the result
+        operations: list[Operation] = []
+        index: dict[str, int] = {}
+        tied = np.full(len(tracks), -1, dtype=np.int64)
         for i, t in enumerate(tracks):
             operation = self._tied_operation(t, picture)
-            if operation is not None and self._outside_one(t, operation, at, i):
-                key = alert_key(AlertKind.NONCONFORMANCE.value, t.state.aircraft_id,
-                                operation.id)
-                found[key] = {"aircraft": [entry[i]], "operation_id": operation.id,
-                              "operation_owner": operation.owner}
-        return found
+            if operation is not None:
+                k = index.setdefault(operation.id, len(operations))
+                if k == len(operations):
+                    operations.append(operation)
+                tied[i] = k
+        excursion = detect_excursions(at, tied, [o.volumes for o in operations])
+        outside = {o.id: False for o in operations}
+        for i in np.flatnonzero(excursion).tolist():
+            operation = operations[int(tied[i])]
+            outside[operation.id] = True
+            key = alert_key(AlertKind.NONCONFORMANCE.value, tracks[i].state.aircraft_id,
+                            operation.id)
+            found[key] = Nonconformance(entry[i], operation.id, operation.owner)
+        return Detections(found, outside)
 
     @staticmethod
     def _tied_operation(track: Track, picture: Picture) -> Operation | None:
@@ -241,36 +257,21 @@ class DetectionCycle:
         if aircraft is None or aircraft.operation_id is None:
             return None
         operation = picture.operations.get(aircraft.operation_id)
-        return operation if operation is not None and operation.state in _MONITORED else None
-
-    @staticmethod
-    def _outside_one(track: Track, operation: Operation, at: Positions, i: int) -> bool:
-        lat, lon, alt, t = at
-        return bool(outside_volumes(lat[i:i + 1], lon[i:i + 1], alt[i:i + 1], t[i:i + 1],
-                                    operation.volumes)[0])
-
-    def _outside(self, tracks: list[Track], picture: Picture, at: Positions) -> dict[str, bool]:
-        """Per tied operation: is any of its aircraft outside all its volumes?"""
-        outside: dict[str, bool] = defaultdict(bool)
-        for i, t in enumerate(tracks):
-            operation = self._tied_operation(t, picture)
-            if operation is not None:
-                outside[operation.id] |= self._outside_one(t, operation, at, i)
-        return dict(outside)
+        return operation if operation is not None and operation.state.monitored else None
 
     # recording -------------------------------------------------------------------------------
     async def _apply_conformance(
-        self, repo: Repository, operation_id: str, new_state: str, now: float
+        self, repo: Repository, operation_id: str, state: OperationState, now: float
     ) -> None:
         operation = await repo.operation(operation_id)
-        if operation is None or operation.state is OperationState.ENDED:
+        if operation is None or not operation.state.monitored:
             return
-        state = OperationState.ACTIVATED if new_state == "conforming" else OperationState(new_state)
         if state is operation.state:
             return
         changed = replace(operation, state=state, ovn=new_ovn(),
                           version=operation.version + 1, updated_at=now)
         await repo.update_operation(changed)
+        await repo.append_leaves([evidence.operation_changed(changed, first=False)])
         await tell_every_party(repo, "operation.state", now, {
             "operation_id": operation.id, "owner": operation.owner,
             "state": state.value, "previous_state": operation.state.value,
@@ -278,17 +279,32 @@ class DetectionCycle:
 
     def _alert_after(self, transition: Transition, now: float) -> Alert:
         """The alert's record once ``transition`` has happened."""
-        details: dict[str, Any] = transition.payload
+        details: AlertDetails = transition.payload
         previous = self._alerts.get(transition.alert_id)
         if transition.kind == "raised" or previous is None:
-            parties = {a["party"] for a in details["aircraft"] if a["party"] != UNIDENTIFIED}
-            if "constraint" in details:
-                parties.add(details["constraint"]["authority"])
+            parties = {a.party for a in details.sides if a.party != UNIDENTIFIED}
+            if isinstance(details, Incursion):
+                parties.add(details.constraint.authority)
             return Alert(transition.alert_id, AlertKind(transition.key[0]), tuple(transition.key),
                          tuple(sorted(parties)), AlertState.RAISED, now, now, None, details)
         if transition.kind == "updated":
             return replace(previous, details=details, updated_at=now)
         return replace(previous, state=AlertState.CLEARED, updated_at=now, cleared_at=now)
+
+
+async def _commit_alert(repo: Repository, transition: Transition, alert: Alert,
+                        now: float) -> None:
+    """Store ``alert`` after ``transition``, record it in the ledger as one leaf per reader view
+    (`access.alert_entries`) and tell each party concerned its own view, in one unit of work."""
+    await repo.put_alert(alert)
+    kind = f"alert.{transition.kind}"
+    at = alert.cleared_at if alert.cleared_at is not None else alert.updated_at
+    await repo.append_leaves([evidence.draft(kind, parties, body, at)
+                              for parties, body in access.alert_entries(alert)])
+    for party in alert.parties:
+        await repo.append_event(party, kind, now, {
+            "alert_id": alert.id, "alert_kind": alert.kind.value,
+            **access.alert_details(alert.details, party)})
 
 
 async def run_detection(line: Line, stop: asyncio.Event) -> None:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 
-from deconfliction.model.alert import Alert, AlertKind, AlertState
-from deconfliction.model.ledger import Leaf
+from deconfliction.model.alert import (
+    Alert,
+    AlertKind,
+    AlertState,
+    details_from_json,
+    details_to_json,
+)
 from deconfliction.model.track import Aircraft, StateReport, Track
-from deconfliction.store import ledger_records as records
 from deconfliction.store.schema import aircraft, alert, alert_party, track
 from deconfliction.store.units import ThreadConnection
 
@@ -31,16 +35,16 @@ def _track(row: Row[Any]) -> Track:
 
 
 def _alert(row: Row[Any]) -> Alert:
-    return Alert(row.id, AlertKind(row.kind), tuple(json.loads(row.key)),
+    kind = AlertKind(row.kind)
+    return Alert(row.id, kind, tuple(json.loads(row.key)),
                  tuple(json.loads(row.parties)), AlertState(row.state), row.raised_at,
-                 row.updated_at, row.cleared_at, json.loads(row.details))
+                 row.updated_at, row.cleared_at, details_from_json(kind, json.loads(row.details)))
 
 
 class TacticalSql:
     """Mixed into the SQL repository; shares its connection."""
 
     _c: ThreadConnection
-    _record: Callable[..., Awaitable[Leaf]]  # LedgerSql: appends the leaf recording a write
 
     # aircraft registry ---------------------------------------------------------------------
     async def put_aircraft(self, a: Aircraft) -> None:
@@ -85,8 +89,6 @@ class TacticalSql:
              **{c: getattr(t.state, c) for c in _STATE_COLUMNS}}
             for t in tracks
         ])
-        await self._record("tracks.reported", {t.party for t in tracks},
-                           records.tracks_body(tracks), max(t.received_at for t in tracks))
 
     async def tracks(self) -> list[Track]:
         return [_track(r) for r in await self._c.execute(
@@ -103,20 +105,19 @@ class TacticalSql:
         return dict(kind=a.kind.value, key=json.dumps(list(a.key)),
                     parties=json.dumps(list(a.parties)), state=a.state.value,
                     raised_at=a.raised_at, updated_at=a.updated_at, cleared_at=a.cleared_at,
-                    details=json.dumps(a.details))
+                    details=json.dumps(details_to_json(a.details)))
 
     async def put_alert(self, a: Alert) -> None:
+        """Store ``a`` (inserted or replaced). Its ledger leaves are the service's
+        (``service.tactical``: one per reader view)."""
         result = await self._c.execute(update(alert).where(alert.c.id == a.id)
                                        .values(**self._alert_values(a)))
-        kind = "alert.cleared" if a.state is AlertState.CLEARED else "alert.updated"
-        if result.rowcount == 0:
-            await self._c.execute(insert(alert).values(id=a.id, **self._alert_values(a)))
-            if a.parties:
-                await self._c.execute(insert(alert_party), [
-                    {"alert_id": a.id, "party": p} for p in sorted(set(a.parties))])
-            kind = "alert.raised"
-        await self._record(kind, a.parties, records.alert_body(a),
-                           a.cleared_at if a.cleared_at is not None else a.updated_at)
+        if result.rowcount != 0:
+            return
+        await self._c.execute(insert(alert).values(id=a.id, **self._alert_values(a)))
+        if a.parties:
+            await self._c.execute(insert(alert_party), [
+                {"alert_id": a.id, "party": p} for p in sorted(set(a.parties))])
 
     async def alerts(
         self, *, party: str | None = None, active_only: bool = False, limit: int = 1000

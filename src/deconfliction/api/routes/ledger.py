@@ -57,7 +57,7 @@ async def entries(
 ) -> dict[str, Any]:
     page = await ledger.entries(line, party, start, end)
     return {"size": page.size, "signed_size": page.signed_size,
-            "entries": [leaf_view(leaf, full) for leaf, full in page.leaves]}
+            "entries": [leaf_view(leaf, party) for leaf, _full in page.leaves]}
 
 
 @router.get("/receipts/{index}", summary="A write's receipt: its leaf, signed head and proof")

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.schemas import AircraftIn, TrackBatchIn
-from deconfliction.api.views import aircraft_view, alert_view, track_view, with_receipt
+from deconfliction.api.views import aircraft_view, track_view, with_receipt
 from deconfliction.model.track import Aircraft
-from deconfliction.service import alerts, ledger, tracks
+from deconfliction.service import alerts, tracks
 
 router = APIRouter(prefix="/v1", tags=["tactical"])
 
@@ -28,10 +28,9 @@ async def aircraft(party: CurrentParty, line: LineDep) -> dict[str, Any]:
 
 @router.post("/tracks", summary="Report states of your aircraft (a batch)")
 async def report(body: TrackBatchIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        done = await tracks.report_tracks(line, party, [r.to_model() for r in body.reports],
-                                          line.clock())
-    return with_receipt({"accepted": done.accepted, "ignored": done.ignored}, recorded)
+    done = await tracks.report_tracks(line, party, [r.to_model() for r in body.reports],
+                                      line.clock())
+    return with_receipt({"accepted": done.accepted, "ignored": done.ignored}, done.receipt)
 
 
 @router.get("/tracks", summary="Current tracks: yours (observers: all)")
@@ -49,4 +48,4 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     found = await alerts.list_alerts(line, party, active_only=state == "raised", limit=limit)
-    return {"alerts": [alert_view(a, details) for a, details in found]}
+    return {"alerts": [view for _alert, view in found]}
