@@ -11,15 +11,20 @@ from deconfliction.engine.conformance import (
     NONCONFORMING_AFTER_S,
     ConformanceChange,
     ConformanceMonitor,
+    detect_excursions,
     outside_volumes,
 )
+from deconfliction.model.operation import OperationState
+from deconfliction.model.track import TrackArrays
 from deconfliction.model.volume import CircleFootprint, PolygonFootprint, Volume
 
 GEOD = Geod(ellps="WGS84")
 
 
 def change(op: str, state: str, since: float) -> ConformanceChange:
-    return ConformanceChange(op, state, since)  # type: ignore[arg-type]
+    """A change, with "conforming" standing for ACTIVATED (the state an operation returns to)."""
+    return ConformanceChange(op, OperationState("activated" if state == "conforming" else state),
+                             since)
 
 
 def run(monitor: ConformanceMonitor, op: str, outside_at: dict[float, bool]) -> list:
@@ -101,7 +106,7 @@ def test_nonconforming_only_after_more_than_10_s() -> None:
     events = run(monitor, "op-1", times)
     # 10.0 s outside is not *longer* than 10 s; 10.5 s is
     assert events == [(10.5, [change("op-1", "nonconforming", 10.0)])]
-    assert monitor.state("op-1") == "nonconforming"
+    assert monitor.state("op-1") is OperationState.NONCONFORMING
 
 
 def test_contingent_only_after_more_than_60_s_nonconforming() -> None:
@@ -132,7 +137,7 @@ def test_short_excursions_stay_conforming_and_reset(back_at: float) -> None:
     times |= {float(t): True for t in range(12, 23)}
     events = run(monitor, "op-1", times)
     assert events == []
-    assert monitor.state("op-1") == "conforming"
+    assert monitor.state("op-1") is OperationState.ACTIVATED
     assert monitor.step(23.0, {"op-1": True}) == [change("op-1", "nonconforming", 22.0)]
 
 
@@ -172,7 +177,7 @@ def test_operations_are_independent_and_forgotten_when_they_disappear() -> None:
     assert monitor.tracked == 2  # op-3 is conforming and holds nothing
     # op-1 disappears (ended): forgotten, no change reported
     assert monitor.step(12.0, {"op-2": True}) == []
-    assert monitor.tracked == 1 and monitor.state("op-1") == "conforming"
+    assert monitor.tracked == 1 and monitor.state("op-1") is OperationState.ACTIVATED
     # op-1 comes back outside: its timer starts again
     assert monitor.step(13.0, {"op-1": True, "op-2": True}) == []
     assert monitor.step(16.0, {"op-1": True, "op-2": True}) == [
@@ -185,3 +190,38 @@ def test_time_must_not_go_backwards() -> None:
     monitor.step(5.0, {})
     with pytest.raises(ValueError):
         monitor.step(4.0, {})
+
+
+# ---------------------------------------------------------------------------------------------
+# detect_excursions: the detector on a TrackArrays record
+# ---------------------------------------------------------------------------------------------
+
+
+def test_excursions_per_track_of_each_operation() -> None:
+    near = Volume(CircleFootprint((36.0, 35.0), 2_000.0), 0.0, 500.0, 0.0, 3600.0)
+    far = Volume(CircleFootprint((37.0, 35.0), 2_000.0), 0.0, 500.0, 0.0, 3600.0)
+    # a: inside op 0; b: outside op 0; c: inside op 1's volume only at 36.0 (it flies op 1: out);
+    # d: flies nothing; e: inside op 1 but above its band
+    tracks = TrackArrays(
+        ["a", "b", "c", "d", "e"], [35.0, 35.1, 35.0, 35.1, 35.0], [36.0, 36.0, 36.0, 36.0, 37.0],
+        [100.0, 100.0, 100.0, 100.0, 900.0], [0.0] * 5, [0.0] * 5, [0.0] * 5, [0, 0, 1, 2, 1],
+        time_s=60.0)
+    assert detect_excursions(tracks, [0, 0, 1, -1, 1], [[near], [far]]).tolist() == [
+        False, True, True, False, True]
+    # the window counts: the same positions after the volumes' end are all outside
+    late = TrackArrays(tracks.ids, tracks.lat_deg, tracks.lon_deg, tracks.alt_m, tracks.gs_mps,
+                       tracks.track_deg, tracks.vs_mps, tracks.party, time_s=3600.0)
+    assert detect_excursions(late, [0, 0, 1, -1, 1], [[near], [far]]).tolist() == [
+        True, True, True, False, True]
+
+
+@pytest.mark.parametrize("operation", [[0, 0], [0, 1, 0], [0, -2], [0.0, 1.0]])
+def test_excursions_reject_bad_operation_indices(operation: list[float]) -> None:
+    tracks = TrackArrays(["a", "b"], [35.0, 35.0], [36.0, 36.0], [0.0, 0.0], [0.0, 0.0],
+                         [0.0, 0.0], [0.0, 0.0], [0, 1], time_s=0.0)
+    volume = Volume(CircleFootprint((36.0, 35.0), 2_000.0), 0.0, 500.0, 0.0, 3600.0)
+    if operation == [0, 0]:
+        assert detect_excursions(tracks, operation, [[volume]]).tolist() == [False, False]
+        return
+    with pytest.raises(ValueError):
+        detect_excursions(tracks, operation, [[volume]])

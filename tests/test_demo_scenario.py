@@ -19,6 +19,7 @@ from deconfliction.engine.tactical import detect_conflicts
 from deconfliction.feeds.sbs import StateVector
 from deconfliction.model.constraint import ConstraintKind
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE
+from deconfliction.model.track import TrackArrays
 from deconfliction.service.line import Line
 from deconfliction.store.sqlite import SqliteStore
 
@@ -54,13 +55,14 @@ def lap() -> dict[tuple[str, ...], list[int]]:
         lat, lon, alt = (np.array([getattr(x, k) for x in r]) for k in ("lat", "lon", "altitude_m"))
         gs, trk = (np.array([getattr(x, k) for x in r]) for k in ("ground_speed_mps", "track_deg"))
         vs = np.zeros(len(r))
-        enc = detect_conflicts(lat, lon, alt, gs, trk, vs, party, horizontal_m=PROFILE.horizontal_m,
+        tracks = TrackArrays([s.callsign for s, _ in fleet], lat, lon, alt, gs, trk, vs, party,
+                             time_s=now)
+        enc = detect_conflicts(tracks, horizontal_m=PROFILE.horizontal_m,
                                vertical_m=PROFILE.vertical_m, look_ahead_s=PROFILE.look_ahead_s)
         for k in range(len(enc)):
             pair = sorted((fleet[int(enc.i[k])][0].callsign, fleet[int(enc.j[k])][0].callsign))
             seen[("lost" if enc.lost_now[k] else "conflict", *pair)].append(t)
-        inc = detect_incursions(lat, lon, alt, gs, trk, vs, [zone], now=now,
-                                look_ahead_s=PROFILE.look_ahead_s)
+        inc = detect_incursions(tracks, [zone], look_ahead_s=PROFILE.look_ahead_s)
         for k in range(len(inc)):
             callsign = fleet[int(inc.track_index[k])][0].callsign
             seen[("inside" if inc.inside_now[k] else "incursion", callsign)].append(t)

@@ -17,6 +17,7 @@ import shapely
 from pyproj import Geod
 
 from deconfliction.engine.incursion import Incursions, detect_incursions
+from deconfliction.model.track import TrackArrays
 from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootprint, Volume
 
 GEOD = Geod(ellps="WGS84")
@@ -46,6 +47,13 @@ def ahead(lon: float, lat: float, azimuth: float, distance: float) -> tuple[floa
     return float(lon2), float(lat2)
 
 
+def arrays(lat, lon, alt, gs, trk, vs, *, now: float = NOW) -> TrackArrays:
+    """The detectors' record of these columns at ``now`` (aircraft ids ``a0``, ``a1``...)."""
+    ids = [f"a{k}" for k in range(len(np.atleast_1d(lat)))]
+    return TrackArrays(ids, lat, lon, alt, gs, trk, vs, np.zeros(len(ids), dtype=np.int64),
+                       time_s=now)
+
+
 def detect(
     tracks: Sequence[tuple[float, float, float, float, float, float]],
     volumes: Sequence[Volume],
@@ -53,7 +61,7 @@ def detect(
 ) -> Incursions:
     """``tracks`` as (lat, lon, alt, gs, track, vs) rows."""
     cols = np.array(tracks, dtype=float).reshape(-1, 6).T
-    return detect_incursions(*cols, volumes, now=kwargs.pop("now", NOW), **kwargs)
+    return detect_incursions(arrays(*cols, now=kwargs.pop("now", NOW)), volumes, **kwargs)
 
 
 def rows(found: Incursions) -> list[tuple[int, int, bool, float]]:
@@ -218,7 +226,7 @@ def test_hovering_and_empty_inputs() -> None:
 def test_rejects_bad_input() -> None:
     zone = [volume(box(36.0, 35.0, 36.1, 35.1))]
     with pytest.raises(ValueError):
-        detect_incursions([1.0, 2.0], [1.0], [0.0], [0.0], [0.0], [0.0], zone, now=NOW)
+        detect_incursions(arrays([1.0, 2.0], [1.0], [0.0], [0.0], [0.0], [0.0]), zone)
     with pytest.raises(ValueError):
         detect([(35.0, 36.0, 0.0, -1.0, 0.0, 0.0)], zone)
     with pytest.raises(ValueError):
@@ -333,7 +341,7 @@ def test_matches_the_time_stepped_reference(seed: int) -> None:
     rng = np.random.default_rng(seed)
     tracks, volumes = random_case(rng)
     L = 120.0
-    found = detect_incursions(*tracks.T, volumes, now=NOW, look_ahead_s=L)
+    found = detect_incursions(arrays(*tracks.T), volumes, look_ahead_s=L)
     engine = {(t, v): (i, e) for t, v, i, e in rows(found)}
     checked = 0
     for ti, (lat, lon, alt, gs, trk, vs) in enumerate(tracks):
@@ -379,7 +387,7 @@ def test_many_tracks_few_candidates() -> None:
         volume(CircleFootprint((float(a), float(b)), 3_000.0))
         for a, b in zip(rng.uniform(-10, 40, 200), rng.uniform(30, 60, 200), strict=True)
     ]
-    found = detect_incursions(*tracks, zones, now=NOW)
+    found = detect_incursions(arrays(*tracks), zones)
     assert 0 < len(found) < 2_000
     # every reported pair is really close: within reach of the look-ahead
     for t, v, _, _ in rows(found)[:200]:

@@ -19,6 +19,7 @@ from deconfliction.engine.tactical import (
     Encounters,
     detect_conflicts,
 )
+from deconfliction.model.track import TrackArrays
 
 NM = 1852.0  # m
 FT = 0.3048  # m
@@ -37,6 +38,12 @@ _GEOD = Geod(ellps="WGS84")
 # --------------------------------------------------------------------------------------------
 # Reference: every pair, straightforward numpy.
 # --------------------------------------------------------------------------------------------
+
+
+def tracks(lat_deg, lon_deg, alt_m, gs_mps, track_deg, vs_mps, party) -> TrackArrays:
+    """The detector's record of these columns (aircraft ids ``a0``, ``a1``...)."""
+    ids = [f"a{k}" for k in range(len(np.atleast_1d(lat_deg)))]
+    return TrackArrays(ids, lat_deg, lon_deg, alt_m, gs_mps, track_deg, vs_mps, party, time_s=0.0)
 
 
 def _enu(lat_deg: np.ndarray, lon_deg: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -176,7 +183,7 @@ def as_dict(enc: Encounters) -> dict[tuple[int, int], tuple[float, ...]]:
 
 def assert_matches_reference(args, *, borderline_ok: bool = False, **options) -> Encounters:
     """Same pair set as the reference, and close numbers for every pair."""
-    enc = detect_conflicts(*args, **options)
+    enc = detect_conflicts(tracks(*args), **options)
     assert np.all(enc.i < enc.j)
     keys = enc.i * max(len(args[0]), 1) + enc.j
     assert np.all(np.diff(keys) > 0), "rows must be sorted by (i, j) without duplicates"
@@ -364,7 +371,7 @@ def test_overtaking_inside_and_beyond_the_look_ahead():
     assert len(enc) == 1
     assert enc.t_in[0] == pytest.approx(180.0, abs=0.5)  # 5 NM at 100 kt closing
     assert enc.t_out[0] == pytest.approx(300.0)
-    assert len(detect_conflicts(*args, look_ahead_s=120.0, **EN_ROUTE)) == 0
+    assert len(detect_conflicts(tracks(*args), look_ahead_s=120.0, **EN_ROUTE)) == 0
 
 
 def test_co_altitude_parallel_already_lost():
@@ -388,12 +395,12 @@ def test_exactly_one_thousand_feet_apart_is_not_a_conflict():
             [0.0, 180.0],
             [0.0, 0.0],
         )
-        assert len(detect_conflicts(*args, look_ahead_s=1200.0, **EN_ROUTE)) == 0
-        assert len(detect_conflicts(*args, look_ahead_s=1200.0, **TERMINAL)) == 0
+        assert len(detect_conflicts(tracks(*args), look_ahead_s=1200.0, **EN_ROUTE)) == 0
+        assert len(detect_conflicts(tracks(*args), look_ahead_s=1200.0, **TERMINAL)) == 0
     nearly = pair(
         [50.0, 50.0], [8.0, 8.0], [30000 * FT, 30999 * FT], [250.0] * 2, [0.0, 0.0], [0.0, 0.0]
     )
-    assert len(detect_conflicts(*nearly, look_ahead_s=120.0, **EN_ROUTE)) == 1
+    assert len(detect_conflicts(tracks(*nearly), look_ahead_s=120.0, **EN_ROUTE)) == 1
 
 
 def test_exactly_at_the_horizontal_minimum_is_not_a_conflict():
@@ -402,7 +409,7 @@ def test_exactly_at_the_horizontal_minimum_is_not_a_conflict():
         inside = _east_of(lat, 30.0, 5 * NM - 0.03)
         for (lat2, lon2), expected in ((at, 0), (inside, 1)):
             args = pair([lat, lat2], [30.0, lon2], [9000.0] * 2, [0.0] * 2, [0.0] * 2, [0.0] * 2)
-            assert len(detect_conflicts(*args, look_ahead_s=120.0, **EN_ROUTE)) == expected
+            assert len(detect_conflicts(tracks(*args), look_ahead_s=120.0, **EN_ROUTE)) == expected
 
 
 def test_crossing_the_antimeridian():
@@ -450,7 +457,7 @@ def test_steep_climb_through_another_level():
     assert enc.t_in[0] == pytest.approx(10.0, abs=1e-3)
     assert enc.t_out[0] == pytest.approx(30.0, abs=1e-3)
     # Same climb, but the look-ahead ends before it reaches the band.
-    assert len(detect_conflicts(*args, look_ahead_s=10.0 - 1e-3, **EN_ROUTE)) == 0
+    assert len(detect_conflicts(tracks(*args), look_ahead_s=10.0 - 1e-3, **EN_ROUTE)) == 0
     # Crossing at right angles while climbing through.
     lat2, lon2 = _east_of(40.0, -3.0, 10 * NM)
     args = pair(
@@ -468,21 +475,21 @@ def test_same_party_excluded_by_default():
     args = pair(
         [0.0, 0.0], [0.0, 0.01], [9000.0] * 2, [0.0] * 2, [0.0] * 2, [0.0] * 2, party=(7, 7)
     )
-    assert len(detect_conflicts(*args, look_ahead_s=120.0, **EN_ROUTE)) == 0
-    enc = detect_conflicts(*args, look_ahead_s=120.0, same_party=True, **EN_ROUTE)
+    assert len(detect_conflicts(tracks(*args), look_ahead_s=120.0, **EN_ROUTE)) == 0
+    enc = detect_conflicts(tracks(*args), look_ahead_s=120.0, same_party=True, **EN_ROUTE)
     assert len(enc) == 1 and enc.lost_now[0]
 
 
 def test_empty_and_single():
     for n in (0, 1):
         args = [np.zeros(n)] * 6 + [np.zeros(n, dtype=int)]
-        enc = detect_conflicts(*args, look_ahead_s=120.0, **EN_ROUTE)
+        enc = detect_conflicts(tracks(*args), look_ahead_s=120.0, **EN_ROUTE)
         assert len(enc) == 0 and enc.i.dtype == np.int64 and enc.lost_now.dtype == bool
 
 
 def test_result_types():
     args = random_traffic(400, 21, box_km=100.0)
-    enc = detect_conflicts(*args, look_ahead_s=300.0, **EN_ROUTE)
+    enc = detect_conflicts(tracks(*args), look_ahead_s=300.0, **EN_ROUTE)
     assert len(enc) > 0
     assert enc.i.dtype == enc.j.dtype == np.int64
     for name in ("t_in", "t_out", "tcpa", "dcpa_m", "vertical_at_cpa_m"):
@@ -508,7 +515,7 @@ def test_result_types():
     ],
 )
 def test_invalid_inputs(change, message):
-    kwargs = {
+    columns = {
         "lat_deg": np.zeros(2),
         "lon_deg": np.zeros(2),
         "alt_m": np.zeros(2),
@@ -516,12 +523,30 @@ def test_invalid_inputs(change, message):
         "track_deg": np.zeros(2),
         "vs_mps": np.zeros(2),
         "party": np.array([1, 2]),
-        "look_ahead_s": 120.0,
-        **EN_ROUTE,
     }
-    kwargs.update(change)
+    options = {"look_ahead_s": 120.0, **EN_ROUTE}
+    for name, value in change.items():
+        (columns if name in columns else options)[name] = value
     with pytest.raises(ValueError, match=message):
-        detect_conflicts(**kwargs)
+        detect_conflicts(tracks(**columns), **options)
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [(["a", "a"], "distinct"), (["a", ""], "non-empty"), (["a", 7], "non-empty"), (["a"], "equal")],
+)
+def test_track_arrays_check_the_ids(ids, message):
+    with pytest.raises(ValueError, match=message):
+        TrackArrays(ids, *([np.zeros(2)] * 6), [1, 2], time_s=0.0)
+
+
+def test_track_arrays_are_read_only_views():
+    lat = np.zeros(2)
+    record = TrackArrays(["a", "b"], lat, *([np.zeros(2)] * 5), [1, 2], time_s=0.0)
+    with pytest.raises(ValueError, match="read-only"):
+        record.lat_deg[0] = 1.0
+    lat[0] = 5.0  # the caller's own array stays writeable (a view, not a flag on it)
+    assert lat.flags.writeable
 
 
 # --------------------------------------------------------------------------------------------
@@ -539,14 +564,15 @@ def test_horizontal_distance_within_a_thousandth_of_the_minimum():
         dist = rng.uniform(8500.0, 9500.0)
         lon2, lat2, _ = _GEOD.fwd(lon, lat, az, dist)
         args = pair([lat, lat2], [lon, lon2], [10000.0] * 2, [0.0] * 2, [0.0] * 2, [0.0] * 2)
-        enc = detect_conflicts(*args, horizontal_m=20000.0, vertical_m=300.0, look_ahead_s=60.0)
+        enc = detect_conflicts(tracks(*args), horizontal_m=20000.0, vertical_m=300.0,
+                               look_ahead_s=60.0)
         assert len(enc) == 1
         worst = max(worst, abs(enc.dcpa_m[0] - dist))
     assert worst < 1e-3 * 5 * NM
     # The same, across the antimeridian.
     lon2, lat2, _ = _GEOD.fwd(179.97, 30.0, 90.0, 9000.0)
     args = pair([30.0, lat2], [179.97, lon2], [10000.0] * 2, [0.0] * 2, [0.0] * 2, [0.0] * 2)
-    enc = detect_conflicts(*args, horizontal_m=20000.0, vertical_m=300.0, look_ahead_s=60.0)
+    enc = detect_conflicts(tracks(*args), horizontal_m=20000.0, vertical_m=300.0, look_ahead_s=60.0)
     assert lon2 < 0 and abs(enc.dcpa_m[0] - 9000.0) < 1e-3 * 5 * NM
 
 

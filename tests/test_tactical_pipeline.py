@@ -31,6 +31,7 @@ from deconfliction.feeds.opensky_sample import (
 )
 from deconfliction.feeds.sbs import StateVector, format_msg1, format_msg3, format_msg4
 from deconfliction.model.profiles import BUILTIN_PROFILES
+from deconfliction.model.track import TrackArrays
 
 SNAPSHOT_EVERY_S = 300.0  # 36 snapshots over the sample's three hours
 PROFILES = ("en-route", "terminal")
@@ -167,7 +168,8 @@ def test_detector_equals_reference_on_real_snapshots(sample, profile_name, party
             party = np.array([int(a[-1], 16) % 3 for a in st.icao24], dtype=np.int64)
         kwargs = dict(horizontal_m=profile.horizontal_m, vertical_m=profile.vertical_m,
                       look_ahead_s=profile.look_ahead_s)
-        enc = detect_conflicts(*cols, party, **kwargs)
+        enc = detect_conflicts(TrackArrays([str(a) for a in st.icao24], *cols, party,
+                                           time_s=snap.time_s), **kwargs)
         got = {(int(enc.i[k]), int(enc.j[k])): k for k in range(len(enc))}
         assert len(got) == len(enc), f"t={snap.time_s}: a pair was reported twice"
         assert all(i < j for i, j in got), f"t={snap.time_s}: pairs must have i < j"

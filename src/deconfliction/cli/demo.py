@@ -442,11 +442,13 @@ def _warm_up() -> None:
     import numpy as np
 
     from deconfliction.engine.tactical import detect_conflicts
+    from deconfliction.model.track import TrackArrays
 
-    detect_conflicts(np.array([36.0, 36.0]), np.array([37.0, 37.1]), np.array([8e3, 8e3]),
-                     np.array([200.0, 200.0]), np.array([90.0, 270.0]), np.zeros(2),
-                     np.array([0, 1]), horizontal_m=9260.0, vertical_m=300.0,
-                     look_ahead_s=120.0)
+    detect_conflicts(TrackArrays(("warm-1", "warm-2"), np.array([36.0, 36.0]),
+                                 np.array([37.0, 37.1]), np.array([8e3, 8e3]),
+                                 np.array([200.0, 200.0]), np.array([90.0, 270.0]), np.zeros(2),
+                                 np.array([0, 1]), time_s=0.0),
+                     horizontal_m=9260.0, vertical_m=300.0, look_ahead_s=120.0)
 
 
 def run_demo(

@@ -5,9 +5,11 @@ lasts longer than 10 s makes the operation *nonconforming*; nonconforming for lo
 makes it *contingent*. Returning inside any volume makes it conforming again and resets both
 timers.
 
-Two parts: :func:`outside_volumes`, a pure 4D containment test on arrays, and
-:class:`ConformanceMonitor`, a small state machine fed once per detection cycle with, for each
-operation, whether its aircraft is outside (time passed in, nothing global).
+Three parts: :func:`outside_volumes`, a pure 4D containment test on arrays;
+:func:`detect_excursions`, the detector: which tracks of a :class:`TrackArrays` are outside their
+operation's volumes; and :class:`ConformanceMonitor`, a small state machine fed once per
+detection cycle with, for each operation, whether its aircraft is outside (time passed in,
+nothing global). States are :class:`OperationState` values: ``ACTIVATED`` is conforming.
 
 Examples
 --------
@@ -18,17 +20,16 @@ Examples
 >>> monitor = ConformanceMonitor()
 >>> [monitor.step(t, {"op-1": True}) for t in (0.0, 5.0, 10.0)]
 [[], [], []]
->>> monitor.step(11.0, {"op-1": True})
-[ConformanceChange(operation_id='op-1', new_state='nonconforming', since=10.0)]
->>> monitor.step(12.0, {"op-1": False})
-[ConformanceChange(operation_id='op-1', new_state='conforming', since=12.0)]
+>>> [(c.operation_id, c.new_state.value, c.since) for c in monitor.step(11.0, {"op-1": True})]
+[('op-1', 'nonconforming', 10.0)]
+>>> [(c.operation_id, c.new_state.value, c.since) for c in monitor.step(12.0, {"op-1": False})]
+[('op-1', 'activated', 12.0)]
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,15 +37,17 @@ import shapely
 
 from deconfliction.engine.footprint import footprint_centre, planarize
 from deconfliction.engine.geodesy import WGS84, LocalPlane
+from deconfliction.model.operation import OperationState
+from deconfliction.model.track import TrackArrays
 from deconfliction.model.units import Seconds
 from deconfliction.model.volume import CircleFootprint, Volume
 
 __all__ = [
     "NONCONFORMING_AFTER_S",
     "CONTINGENT_AFTER_S",
-    "ConformanceState",
     "ConformanceChange",
     "ConformanceMonitor",
+    "detect_excursions",
     "outside_volumes",
 ]
 
@@ -56,7 +59,7 @@ CONTINGENT_AFTER_S: Seconds = 60.0
 # "Longer than 10 s" on float seconds: an elapsed time within this of the threshold is not longer.
 _TIME_EPS_S = 1e-9
 
-ConformanceState = Literal["conforming", "nonconforming", "contingent"]
+_CONFORMING = OperationState.ACTIVATED
 
 
 def outside_volumes(
@@ -106,6 +109,50 @@ def outside_volumes(
     return outside
 
 
+def detect_excursions(
+    tracks: TrackArrays,
+    operation: npt.ArrayLike,
+    volumes: Sequence[Sequence[Volume]],
+) -> npt.NDArray[np.bool_]:
+    """Which tracks are outside all their operation's volumes at ``tracks.time_s``.
+
+    Parameters
+    ----------
+    tracks : TrackArrays
+        The aircraft's states.
+    operation : array_like of int, shape (N,)
+        Per track, the index in ``volumes`` of the operation it flies, or -1 for none.
+    volumes : sequence of sequences of Volume
+        Each operation's volumes.
+
+    Returns
+    -------
+    ndarray of bool, shape (N,)
+        True for a track tied to an operation and outside every one of its volumes; False for
+        the others. Each operation's tracks are tested together, once.
+
+    Examples
+    --------
+    >>> from deconfliction.model.volume import CircleFootprint, Volume
+    >>> area = Volume(CircleFootprint((36.2, 37.1), 2_000.0), 0.0, 500.0, 0.0, 3600.0)
+    >>> tracks = TrackArrays(("a", "b", "c"), [37.1, 37.2, 37.2], [36.2] * 3, [100.0] * 3,
+    ...                      [0.0] * 3, [0.0] * 3, [0.0] * 3, [0, 0, 1], time_s=60.0)
+    >>> detect_excursions(tracks, [0, 0, -1], [[area]]).tolist()
+    [False, True, False]
+    """
+    op = np.asarray(operation)
+    if op.shape != (len(tracks),) or not (op.size == 0 or np.issubdtype(op.dtype, np.integer)):
+        raise ValueError(f"operation must be {len(tracks)} integers, got {op.dtype} {op.shape}")
+    if op.size and (op.min() < -1 or op.max() >= len(volumes)):
+        raise ValueError(f"operation indices must be in [-1, {len(volumes)})")
+    outside = np.zeros(len(tracks), dtype=np.bool_)
+    for k in np.unique(op[op >= 0]):
+        rows = np.flatnonzero(op == k)
+        outside[rows] = outside_volumes(tracks.lat_deg[rows], tracks.lon_deg[rows],
+                                        tracks.alt_m[rows], tracks.time_s, volumes[int(k)])
+    return outside
+
+
 def _over_footprint(volume: Volume, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     footprint = volume.footprint
     if isinstance(footprint, CircleFootprint):
@@ -121,14 +168,14 @@ def _over_footprint(volume: Volume, lat: np.ndarray, lon: np.ndarray) -> np.ndar
 class ConformanceChange:
     """Operation ``operation_id`` entered ``new_state`` at ``since`` (UTC seconds).
 
-    For "nonconforming" and "contingent", ``since`` is the instant the timer ran out (the
-    excursion's first outside cycle + 10 s; the nonconforming ``since`` + 60 s), which may be
-    before the cycle that noticed it; for "conforming" it is the cycle that saw the aircraft
-    back inside.
+    ``new_state`` is ``NONCONFORMING``, ``CONTINGENT`` or ``ACTIVATED`` (conforming again). For
+    the first two, ``since`` is the instant the timer ran out (the excursion's first outside
+    cycle + 10 s; the nonconforming ``since`` + 60 s), which may be before the cycle that noticed
+    it; for ``ACTIVATED`` it is the cycle that saw the aircraft back inside.
     """
 
     operation_id: str
-    new_state: ConformanceState
+    new_state: OperationState
     since: Seconds
 
 
@@ -137,7 +184,7 @@ class _Excursion:
 
     def __init__(self, started: float) -> None:
         self.started = started  # first cycle seen outside
-        self.state: ConformanceState = "conforming"
+        self.state = _CONFORMING
         self.since = started
 
 
@@ -175,10 +222,10 @@ class ConformanceMonitor:
         """How many operations the monitor holds (outside now, or not yet back to conforming)."""
         return len(self._excursions)
 
-    def state(self, operation_id: str) -> ConformanceState:
-        """The operation's current state as this monitor sees it."""
+    def state(self, operation_id: str) -> OperationState:
+        """The operation's state as this monitor sees it (``ACTIVATED`` when conforming)."""
         excursion = self._excursions.get(operation_id)
-        return "conforming" if excursion is None else excursion.state
+        return _CONFORMING if excursion is None else excursion.state
 
     def step(self, now: Seconds, outside: Mapping[str, bool]) -> list[ConformanceChange]:
         """Advance one cycle at ``now`` with, per monitored operation, whether it is outside.
@@ -198,24 +245,24 @@ class ConformanceMonitor:
             excursion = self._excursions.get(op)
             if not is_outside:
                 if excursion is not None:
-                    if excursion.state != "conforming":
-                        changes.append(ConformanceChange(op, "conforming", now))
+                    if excursion.state is not _CONFORMING:
+                        changes.append(ConformanceChange(op, _CONFORMING, now))
                     del self._excursions[op]
                 continue
             if excursion is None:
                 excursion = self._excursions[op] = _Excursion(now)
             if (
-                excursion.state == "conforming"
+                excursion.state is _CONFORMING
                 and now - excursion.started > self._nonconforming_after_s + _TIME_EPS_S
             ):
-                excursion.state = "nonconforming"
+                excursion.state = OperationState.NONCONFORMING
                 excursion.since = excursion.started + self._nonconforming_after_s
-                changes.append(ConformanceChange(op, "nonconforming", excursion.since))
+                changes.append(ConformanceChange(op, excursion.state, excursion.since))
             if (
-                excursion.state == "nonconforming"
+                excursion.state is OperationState.NONCONFORMING
                 and now - excursion.since > self._contingent_after_s + _TIME_EPS_S
             ):
-                excursion.state = "contingent"
+                excursion.state = OperationState.CONTINGENT
                 excursion.since = excursion.since + self._contingent_after_s
-                changes.append(ConformanceChange(op, "contingent", excursion.since))
+                changes.append(ConformanceChange(op, excursion.state, excursion.since))
         return changes

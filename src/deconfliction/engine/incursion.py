@@ -2,7 +2,8 @@
 
 Semantics
 ---------
-Each aircraft is extrapolated in a straight line from its current state at ``now`` — constant
+Each aircraft is extrapolated in a straight line from its state at ``now`` (the tracks'
+``time_s``) — constant
 ground speed and true track, constant vertical rate — for ``t`` in ``[0, look_ahead_s]`` (the
 kinematics of the tactical detector, :mod:`deconfliction.engine.tactical`). A track *meets* a
 volume at ``t`` when, at that instant, it is
@@ -40,13 +41,14 @@ Examples
 --------
 A circle of 5 km radius 20 km east of an aircraft flying east at 250 m/s: entry after 60 s.
 
->>> import numpy as np
 >>> from deconfliction.engine.geodesy import WGS84
+>>> from deconfliction.model.track import TrackArrays
 >>> from deconfliction.model.volume import CircleFootprint, Volume
 >>> lon_c, lat_c, _ = WGS84.fwd(36.0, 35.0, 90.0, 20_000.0)
 >>> zone = Volume(CircleFootprint((lon_c, lat_c), 5_000.0), 0.0, 10_000.0, 0.0, 1e10)
->>> found = detect_incursions([35.0], [36.0], [3000.0], [250.0], [90.0], [0.0], [zone],
-...                           now=1000.0)
+>>> tracks = TrackArrays(("red-1",), [35.0], [36.0], [3000.0], [250.0], [90.0], [0.0], [0],
+...                      time_s=1000.0)
+>>> found = detect_incursions(tracks, [zone])
 >>> len(found), int(found.volume_index[0]), bool(found.inside_now[0])
 (1, 0, False)
 >>> round(float(found.time_to_entry_s[0]), 1)
@@ -64,6 +66,7 @@ import shapely
 
 from deconfliction.engine.footprint import footprint_centre, geographic_bounds, planarize
 from deconfliction.engine.geodesy import WGS84, LocalPlane
+from deconfliction.model.track import TrackArrays
 from deconfliction.model.units import Seconds
 from deconfliction.model.volume import Volume
 
@@ -96,7 +99,7 @@ class Incursions:
     Attributes
     ----------
     track_index, volume_index : ndarray of int64
-        Indices into the input track arrays and into ``volumes``.
+        Rows of the input :class:`TrackArrays` and indices into ``volumes``.
     inside_now : ndarray of bool
         The track is in the volume at ``now``.
     time_to_entry_s : ndarray of float64
@@ -119,35 +122,20 @@ class Incursions:
 
 
 def detect_incursions(
-    lat: npt.ArrayLike,
-    lon: npt.ArrayLike,
-    alt_m: npt.ArrayLike,
-    gs_mps: npt.ArrayLike,
-    track_deg: npt.ArrayLike,
-    vs_mps: npt.ArrayLike,
+    tracks: TrackArrays,
     volumes: Sequence[Volume],
     *,
-    now: Seconds,
     look_ahead_s: Seconds = DEFAULT_LOOK_AHEAD_S,
 ) -> Incursions:
     """Find every track inside, or predicted to enter, a volume within the look-ahead.
 
     Parameters
     ----------
-    lat, lon : array_like, shape (N,)
-        WGS84 latitude in [-90, 90] and longitude (°) at ``now``.
-    alt_m : array_like, shape (N,)
-        Altitude above the WGS84 ellipsoid (m), as volumes' bands are.
-    gs_mps : array_like, shape (N,)
-        Ground speed (m/s, >= 0).
-    track_deg : array_like, shape (N,)
-        Track over the ground (° true, clockwise from north).
-    vs_mps : array_like, shape (N,)
-        Vertical rate (m/s, positive up).
+    tracks : TrackArrays
+        The aircraft's states at ``tracks.time_s`` (validated when the record was built);
+        altitudes above the WGS84 ellipsoid, as volumes' bands are.
     volumes : sequence of Volume
         Constraint volumes (a constraint's id per volume is the caller's: results give indices).
-    now : float
-        UTC seconds of the track states.
     look_ahead_s : float, default 120
         Prediction horizon (s) in (0, 1200]: 120 s is EUROCONTROL STCA practice.
 
@@ -160,14 +148,14 @@ def detect_incursions(
     Raises
     ------
     ValueError
-        On arrays of different shapes, non-finite values, negative speeds or a look-ahead out
-        of range.
+        On a look-ahead out of range.
     """
-    lat_a, lon_a, alt_a, gs_a, trk_a, vs_a = _tracks(lat, lon, alt_m, gs_mps, track_deg, vs_mps)
+    lat_a, lon_a, alt_a = tracks.lat_deg, tracks.lon_deg, tracks.alt_m
+    gs_a, trk_a, vs_a = tracks.gs_mps, tracks.track_deg, tracks.vs_mps
     horizon = float(look_ahead_s)
     if not 0.0 < horizon <= MAX_LOOK_AHEAD_S:
         raise ValueError(f"look_ahead_s must be in (0, {MAX_LOOK_AHEAD_S:g}], got {look_ahead_s}")
-    now = float(now)
+    now = tracks.time_s
     live = [
         v
         for v, vol in enumerate(volumes)
@@ -191,20 +179,20 @@ def detect_incursions(
     ends = np.r_[starts[1:], volume_i.size]
     for s, e in zip(starts, ends, strict=True):
         v = int(volume_i[s])
-        tracks = track_i[s:e]
+        rows = track_i[s:e]
         entry = _entry_times(
             volumes[v],
-            lat_a[tracks],
-            lon_a[tracks],
-            alt_a[tracks],
-            gs_a[tracks],
-            trk_a[tracks],
-            vs_a[tracks],
+            lat_a[rows],
+            lon_a[rows],
+            alt_a[rows],
+            gs_a[rows],
+            trk_a[rows],
+            vs_a[rows],
             now=now,
             horizon=horizon,
         )
         hit = np.isfinite(entry)
-        out_t.append(tracks[hit])
+        out_t.append(rows[hit])
         out_v.append(np.full(int(hit.sum()), v, dtype=np.int64))
         out_entry.append(entry[hit])
 
@@ -214,21 +202,6 @@ def detect_incursions(
     order = np.lexsort((v_idx, t_idx))
     entry_s = entry_s[order]
     return Incursions(t_idx[order], v_idx[order], entry_s == 0.0, entry_s)
-
-
-def _tracks(*arrays: npt.ArrayLike) -> tuple[FloatArray, ...]:
-    out = tuple(np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays)
-    shapes = {a.shape for a in out}
-    if len(shapes) != 1:
-        raise ValueError(f"track arrays must have one shape, got {sorted(shapes)}")
-    if not all(np.isfinite(a).all() for a in out):
-        raise ValueError("track arrays must be finite")
-    lat, _, _, gs, _, _ = out
-    if np.any(np.abs(lat) > 90.0):
-        raise ValueError("latitudes must be in [-90, 90]")
-    if np.any(gs < 0.0):
-        raise ValueError("ground speeds must be >= 0")
-    return out
 
 
 def _candidates(

@@ -46,13 +46,13 @@ Examples
 Two aircraft head-on at FL350, 20 NM apart, 450 kt each, en-route minima (5 NM / 1000 ft):
 
 >>> import numpy as np
+>>> from deconfliction.model.track import TrackArrays
 >>> from deconfliction.model.units import KNOT_MPS, ft, nm
->>> lat = np.array([0.0, 0.0])
->>> lon = np.array([0.0, nm(20) / 111319.49])  # 111319.49 m per degree on the equator
->>> alt = np.array([ft(35000), ft(35000)])
->>> enc = detect_conflicts(lat, lon, alt, np.full(2, 450 * KNOT_MPS), np.array([90.0, 270.0]),
-...                        np.zeros(2), np.array([1, 2]), horizontal_m=nm(5),
-...                        vertical_m=ft(1000), look_ahead_s=120.0)
+>>> lon = [0.0, nm(20) / 111319.49]  # 111319.49 m per degree on the equator
+>>> tracks = TrackArrays(("red-1", "blue-1"), [0.0, 0.0], lon, [ft(35000)] * 2,
+...                      np.full(2, 450 * KNOT_MPS), [90.0, 270.0], [0.0, 0.0], [1, 2],
+...                      time_s=0.0)
+>>> enc = detect_conflicts(tracks, horizontal_m=nm(5), vertical_m=ft(1000), look_ahead_s=120.0)
 >>> len(enc), int(enc.i[0]), int(enc.j[0]), round(float(enc.t_in[0]), 1)
 (1, 0, 1, 60.0)
 """
@@ -67,6 +67,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deconfliction.engine import _tactical_kernels as _k
+from deconfliction.model.track import TrackArrays
 from deconfliction.model.units import Metres, Seconds
 
 __all__ = [
@@ -78,7 +79,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-ArrayLike = npt.ArrayLike
 
 # Loss of separation needs distance < minimum - SEPARATION_TOLERANCE_M (m): aircraft exactly on a
 # minimum (FL300 vs FL310 computed as ft * 0.3048) must not flip with float rounding.
@@ -93,11 +93,6 @@ _WGS84_E2 = 6.69437999014e-3
 # A radius below the smallest radius of curvature of WGS-84 (a(1 - e^2) = 6335439 m, meridian at
 # the equator): bounds the angle between two geodetic normals from their chord, for pruning.
 _MIN_CURVATURE_RADIUS_M = 6.3e6
-
-# Sanity bounds on inputs: faster or higher than anything that flies in the atmosphere; they keep
-# the arithmetic far from overflow.
-_MAX_SPEED_MPS = 1.0e4
-_MAX_ABS_ALTITUDE_M = 1.0e6
 
 # Tuning of the pruning grid (measured on the bench traffic, see bench/tactical.py): a time slice
 # lasts _SLICE_IN_H minima at a high ground speed; a grid cell is _CELL_IN_BOX typical slice
@@ -119,7 +114,7 @@ class Encounters:
     Attributes
     ----------
     i, j : ndarray of int64
-        Indices of the two aircraft in the input arrays.
+        Rows of the two aircraft in the input :class:`TrackArrays`.
     t_in, t_out : ndarray of float64
         Loss-of-separation interval clipped to ``[0, look_ahead]`` (s).
     tcpa : ndarray of float64
@@ -155,13 +150,7 @@ class Encounters:
 
 
 def detect_conflicts(
-    lat_deg: ArrayLike,
-    lon_deg: ArrayLike,
-    alt_m: ArrayLike,
-    gs_mps: ArrayLike,
-    track_deg: ArrayLike,
-    vs_mps: ArrayLike,
-    party: ArrayLike,
+    tracks: TrackArrays,
     *,
     horizontal_m: Metres,
     vertical_m: Metres,
@@ -172,18 +161,9 @@ def detect_conflicts(
 
     Parameters
     ----------
-    lat_deg, lon_deg : array_like, shape (N,)
-        Geodetic WGS-84 latitude in [-90, 90] and longitude (°).
-    alt_m : array_like, shape (N,)
-        Altitude (m).
-    gs_mps : array_like, shape (N,)
-        Ground speed (m/s, >= 0).
-    track_deg : array_like, shape (N,)
-        Track over the ground (° true, clockwise from north).
-    vs_mps : array_like, shape (N,)
-        Vertical rate (m/s, positive up).
-    party : array_like of int, shape (N,)
-        Party of each aircraft.
+    tracks : TrackArrays
+        The aircraft's states (validated when the record was built); ``party`` codes decide
+        which pairs are of one party.
     horizontal_m, vertical_m : float
         Separation minima (m), e.g. 5 NM / 1000 ft en route (ICAO Doc 4444 §8.7.3), 3 NM / 1000 ft
         terminal, 3 NM / 3000 ft rule of threes, 0.66 NM / 450 ft drones (RTCA DO-365B).
@@ -196,18 +176,16 @@ def detect_conflicts(
     Returns
     -------
     Encounters
-        One row per conflicting pair, ``i < j``, sorted by ``(i, j)``. See the module docstring for
-        the exact semantics of each field.
+        One row per conflicting pair, ``i < j`` (rows of ``tracks``), sorted by ``(i, j)``. See
+        the module docstring for the exact semantics of each field.
 
     Raises
     ------
     ValueError
-        Unequal lengths, non-finite or out-of-range values, non-integer parties, minima not larger
-        than :data:`SEPARATION_TOLERANCE_M`, look-ahead outside (0, 1200] s.
+        Minima not larger than :data:`SEPARATION_TOLERANCE_M`, look-ahead outside (0, 1200] s.
     """
-    lat, lon, alt, gs, trk, vs, par = _validated(
-        lat_deg, lon_deg, alt_m, gs_mps, track_deg, vs_mps, party
-    )
+    lat, lon, alt = tracks.lat_deg, tracks.lon_deg, tracks.alt_m
+    gs, trk, vs, par = tracks.gs_mps, tracks.track_deg, tracks.vs_mps, tracks.party
     horizontal_m = float(horizontal_m)
     vertical_m = float(vertical_m)
     look_ahead_s = float(look_ahead_s)
@@ -328,59 +306,6 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _validated(
-    lat_deg: ArrayLike,
-    lon_deg: ArrayLike,
-    alt_m: ArrayLike,
-    gs_mps: ArrayLike,
-    track_deg: ArrayLike,
-    vs_mps: ArrayLike,
-    party: ArrayLike,
-) -> tuple[
-    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]
-]:
-    """Inputs as contiguous 1-D arrays, or ValueError."""
-    named = {
-        "lat_deg": lat_deg,
-        "lon_deg": lon_deg,
-        "alt_m": alt_m,
-        "gs_mps": gs_mps,
-        "track_deg": track_deg,
-        "vs_mps": vs_mps,
-    }
-    arrays: dict[str, FloatArray] = {}
-    for name, value in named.items():
-        try:
-            arr = np.ascontiguousarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be an array of numbers") from exc
-        if arr.ndim != 1:
-            raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} must be finite")
-        arrays[name] = arr
-    par = np.asarray(party)
-    if par.ndim != 1:
-        raise ValueError(f"party must be one-dimensional, got shape {par.shape}")
-    if par.size and not (np.issubdtype(par.dtype, np.integer) or par.dtype == np.bool_):
-        raise ValueError(f"party must be an array of integers, got dtype {par.dtype}")
-    par = np.ascontiguousarray(par, dtype=np.int64)
-    lengths = {name: arr.shape[0] for name, arr in arrays.items()} | {"party": par.shape[0]}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"input arrays must have equal lengths, got {lengths}")
-    lat = arrays["lat_deg"]
-    if (np.abs(lat) > 90.0).any():
-        raise ValueError("lat_deg must be in [-90, 90]")
-    gs = arrays["gs_mps"]
-    if ((gs < 0.0) | (gs > _MAX_SPEED_MPS)).any():
-        raise ValueError(f"gs_mps must be in [0, {_MAX_SPEED_MPS:g}] m/s")
-    if (np.abs(arrays["vs_mps"]) > _MAX_SPEED_MPS).any():
-        raise ValueError(f"|vs_mps| must be at most {_MAX_SPEED_MPS:g} m/s")
-    if (np.abs(arrays["alt_m"]) > _MAX_ABS_ALTITUDE_M).any():
-        raise ValueError(f"|alt_m| must be at most {_MAX_ABS_ALTITUDE_M:g} m")
-    return (lat, arrays["lon_deg"], arrays["alt_m"], gs, arrays["track_deg"], arrays["vs_mps"], par)
 
 
 def _ecef_state(

@@ -22,6 +22,11 @@ class OperationState(StrEnum):
         """Nominal states must be strategically deconflicted; off-nominal ones are not."""
         return self in (OperationState.ACCEPTED, OperationState.ACTIVATED)
 
+    @property
+    def monitored(self) -> bool:
+        """Every state but ended: its aircraft are watched for conformance (ASTM F3548-21)."""
+        return self is not OperationState.ENDED
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:
