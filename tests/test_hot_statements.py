@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from deconfliction.store.hot import HotRows, hot
-from deconfliction.store.units import ThreadConnection, run_to_completion
+from deconfliction.store.unit_of_work import ThreadConnection, run_to_completion
 
 metadata = MetaData()
 reading = Table("reading", metadata, Column("id", String(8), primary_key=True),

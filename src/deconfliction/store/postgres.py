@@ -3,7 +3,7 @@
 Write transactions run SERIALIZABLE, so a conflict check and the write it guards cannot
 interleave with another; the database aborts one of two racing transactions (SQLSTATE 40001,
 or 40P01 on deadlock) and ``transact`` runs it again. Each unit of work runs whole on a worker
-thread with its own connection (``store.units``): the database, not the event loop, decides how
+thread with its own connection (``store.unit_of_work``): the database, not the event loop, decides how
 transactions interleave.
 """
 
@@ -24,7 +24,7 @@ from deconfliction.store.base import Repository
 from deconfliction.store.hooks import CommitHooks
 from deconfliction.store.migrate import upgrade
 from deconfliction.store.sql import SqlRepository
-from deconfliction.store.units import ThreadConnection, run_unit
+from deconfliction.store.unit_of_work import ThreadConnection, run_unit
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ from deconfliction.store.sql_hotline import HotlineSql
 from deconfliction.store.sql_ledger import LeafBatch, LedgerSql
 from deconfliction.store.sql_tactical import TacticalSql
 from deconfliction.store.sql_webhooks import WebhookSql
-from deconfliction.store.units import ThreadConnection
+from deconfliction.store.unit_of_work import ThreadConnection
 
 _OPERATION = "operation"
 _CONSTRAINT = "constraint"

@@ -27,7 +27,7 @@ from deconfliction.store.schema import (
     operation,
     party_link,
 )
-from deconfliction.store.units import ThreadConnection
+from deconfliction.store.unit_of_work import ThreadConnection
 
 # hot-path statements, built once (see store.sql)
 _INSERT_MESSAGE = hot(insert(message))

@@ -44,7 +44,7 @@ from deconfliction.store.schema import (
     ledger_node,
     ledger_state,
 )
-from deconfliction.store.units import ThreadConnection
+from deconfliction.store.unit_of_work import ThreadConnection
 
 _LEAF_COLUMNS = ["idx", "time", "kind", "parties", "entry", "leaf_hash"]
 

@@ -18,7 +18,7 @@ from deconfliction.model.alert import (
 )
 from deconfliction.model.track import Aircraft, StateReport, Track
 from deconfliction.store.schema import aircraft, alert, alert_party, track
-from deconfliction.store.units import ThreadConnection
+from deconfliction.store.unit_of_work import ThreadConnection
 
 _STATE_COLUMNS = ("lat", "lon", "altitude_m", "ground_speed_mps", "track_deg",
                   "vertical_rate_mps")

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 
 from deconfliction.model.webhook import Webhook
 from deconfliction.store.schema import event, webhook
-from deconfliction.store.units import ThreadConnection
+from deconfliction.store.unit_of_work import ThreadConnection
 
 
 def _webhook(row: Row[Any]) -> Webhook:

@@ -1,6 +1,6 @@
 """The embedded backend: one SQLite file in WAL mode, written with group commit.
 
-Every unit of work runs whole on a worker thread (``store.units``). Writes go to one writer
+Every unit of work runs whole on a worker thread (``store.unit_of_work``). Writes go to one writer
 thread holding one connection: the units that arrive while it is busy wait in a queue and are
 then run together, each inside its own SAVEPOINT, and committed by one ``BEGIN IMMEDIATE`` …
 ``COMMIT``. A unit that fails rolls back to its savepoint and leaves the others alone; none is
@@ -32,7 +32,7 @@ from deconfliction.store.hooks import CommitHooks
 from deconfliction.store.migrate import upgrade
 from deconfliction.store.sql import SqlRepository
 from deconfliction.store.sql_ledger import LeafBatch
-from deconfliction.store.units import ThreadConnection, run_unit
+from deconfliction.store.unit_of_work import ThreadConnection, run_unit
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
