@@ -54,7 +54,7 @@ __all__ = [
     "AlertKey",
     "TransitionKind",
     "Transition",
-    "Alert",
+    "ActiveAlert",
     "AlertBook",
     "alert_key",
     "DEFAULT_CONFIRM",
@@ -112,9 +112,10 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
-    """A raised alert: ``payload`` as last reported, ``last_detected`` None until re-detected
-    after a :meth:`AlertBook.restore`."""
+class ActiveAlert:
+    """The book's view of a raised alert: ``payload`` as last reported, ``last_detected`` None
+    until re-detected after a :meth:`AlertBook.restore` (the stored record is
+    :class:`deconfliction.model.alert.Alert`)."""
 
     alert_id: str
     key: AlertKey
@@ -243,10 +244,10 @@ class AlertBook:
             del self._records[key]
         return out
 
-    def active(self) -> list[Alert]:
+    def active(self) -> list[ActiveAlert]:
         """The raised alerts, in the order their keys were first tracked."""
         return [
-            Alert(r.alert_id, key, r.reported, r.raised_at, r.last_detected)
+            ActiveAlert(r.alert_id, key, r.reported, r.raised_at, r.last_detected)
             for key, r in self._records.items()
             if r.alert_id is not None
         ]

@@ -46,7 +46,7 @@ __all__ = [
     "NodeId",
     "NodeReader",
     "NodeStore",
-    "Plan",
+    "ProofNodes",
     "VerificationError",
     "append_nodes",
     "canonical_entry",
@@ -213,7 +213,7 @@ def append_nodes(
 # --------------------------------------------------------------------------------------------
 # Planning: which complete nodes a root or proof is made of
 
-Plan = list[tuple[NodeId, ...]]
+ProofNodes = list[tuple[NodeId, ...]]
 """One group of nodes per output hash; a group's hash is the right-to-left fold of its nodes."""
 
 
@@ -248,7 +248,7 @@ def root_nodes(size: int) -> tuple[NodeId, ...]:
     return _range_nodes(0, size)
 
 
-def inclusion_proof_nodes(index: int, size: int) -> Plan:
+def inclusion_proof_nodes(index: int, size: int) -> ProofNodes:
     """Plan RFC 9162's PATH(index, D[size]) (§2.1.3.1), deepest sibling first.
 
     Examples
@@ -259,7 +259,7 @@ def inclusion_proof_nodes(index: int, size: int) -> Plan:
     _check_size(size, "size")
     if not _is_count(index) or not index < size:
         raise ValueError(f"leaf index {index!r} is outside a tree of {size} leaves")
-    siblings: Plan = []  # top-down, reversed at the end
+    siblings: ProofNodes = []  # top-down, reversed at the end
     start, n = 0, size  # the subtree D[start:start + n] that holds the leaf
     while n > 1:
         k = _split(n)
@@ -273,7 +273,7 @@ def inclusion_proof_nodes(index: int, size: int) -> Plan:
     return siblings
 
 
-def consistency_proof_nodes(first: int, second: int) -> Plan:
+def consistency_proof_nodes(first: int, second: int) -> ProofNodes:
     """Plan RFC 9162's PROOF(first, D[second]) (§2.1.4.1), deepest node first.
 
     Examples
@@ -285,7 +285,7 @@ def consistency_proof_nodes(first: int, second: int) -> Plan:
     _check_size(second, "second")
     if not 0 < first <= second:
         raise ValueError(f"consistency needs 0 < first <= second, got {first} and {second}")
-    nodes: Plan = []  # top-down, reversed at the end
+    nodes: ProofNodes = []  # top-down, reversed at the end
     start, m, n, whole = 0, first, second, True  # SUBPROOF(m, D[start:start + n], whole)
     while m != n:
         k = _split(n)

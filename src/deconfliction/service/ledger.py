@@ -110,9 +110,9 @@ async def sign_pending(
     first. The first call on an empty ledger signs the empty tree, so a head always exists.
     """
 
-    Plan = tuple[int, list[tuple[int, int, bytes]], SignedTreeHead] | None
+    Signing = tuple[int, list[tuple[int, int, bytes]], SignedTreeHead] | None
 
-    async def read_and_hash(repo: Repository) -> Plan:
+    async def read_and_hash(repo: Repository) -> Signing:
         # hashing a second's leaves (thousands at 1,000 messages/s) runs here, on the store's
         # worker thread, not on the event loop, which would stall every stream meanwhile
         size = await repo.ledger_signed_size()

@@ -22,7 +22,7 @@ from deconfliction.service.errors import (
     ValidationFailed,
 )
 from deconfliction.service.line import Line, LineSettings
-from deconfliction.service.strategic import Plan, check_plan, is_short_notice
+from deconfliction.service.strategic import Proposal, check_plan, is_short_notice
 from deconfliction.service.validation import check_volumes
 from deconfliction.store.base import Repository
 
@@ -129,8 +129,8 @@ async def _assess(
     previous = None
     if command.operation_id is not None:
         previous = await _owned(repo, party, command.operation_id, command.ovn)
-    plan = Plan(party.name, command.volumes, command.priority,
-                frozenset(command.key), command.operation_id)
+    plan = Proposal(party.name, command.volumes, command.priority,
+                    frozenset(command.key), command.operation_id)
     moved = previous is None or previous.volumes != command.volumes
     overridden: list[Operation] = []
     if command.state.deconflicted:

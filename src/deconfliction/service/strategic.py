@@ -38,8 +38,9 @@ _ANY_ALTITUDE = 1e7  # m: a band that holds every altitude, for suggestion searc
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """What a party asks to fly: its volumes and priority (``exclude`` = its own old version)."""
+class Proposal:
+    """What a party asks to fly, before it is an operation: its volumes and priority
+    (``exclude`` = its own old version)."""
 
     party: str
     volumes: tuple[Volume, ...]
@@ -58,7 +59,7 @@ class Surroundings:
 
 
 async def surroundings(
-    repo: Repository, plan: Plan, settings: LineSettings, *, widen_s: float = 0.0
+    repo: Repository, plan: Proposal, settings: LineSettings, *, widen_s: float = 0.0
 ) -> Surroundings:
     """Every other party's indexed volume within the minima of the plan's volumes.
 
@@ -112,7 +113,7 @@ class Assessment:
         return [o for o, _ in self.conflicts.values()]
 
 
-def assess(plan: Plan, around: Surroundings, settings: LineSettings) -> Assessment:
+def assess(plan: Proposal, around: Surroundings, settings: LineSettings) -> Assessment:
     """Which of ``around`` the plan conflicts with as it stands."""
     profile = settings.profile
     close = proximities(plan.volumes, around.volumes, horizontal_m=profile.horizontal_m)
@@ -127,13 +128,15 @@ def assess(plan: Plan, around: Surroundings, settings: LineSettings) -> Assessme
     return Assessment(conflicts, constraints)
 
 
-def is_short_notice(plan: Plan, now: float, settings: LineSettings, shift_s: float = 0.0) -> bool:
+def is_short_notice(
+    plan: Proposal, now: float, settings: LineSettings, shift_s: float = 0.0
+) -> bool:
     """Whether the plan starts less than the notice period from now."""
     start = min(v.time_start for v in plan.volumes) + shift_s
     return start - now < settings.notice_period_s
 
 
-def _region(plan: Plan, around: Surroundings, pair: Proximity, settings: LineSettings) -> Any:
+def _region(plan: Proposal, around: Surroundings, pair: Proximity, settings: LineSettings) -> Any:
     return conflict_region(
         plan.volumes[pair.proposed], around.volumes[pair.other],
         horizontal_m=settings.profile.horizontal_m, vertical_m=settings.profile.vertical_m,
@@ -141,7 +144,7 @@ def _region(plan: Plan, around: Surroundings, pair: Proximity, settings: LineSet
 
 
 async def suggestions(
-    repo: Repository, plan: Plan, now: float, settings: LineSettings, *, short_notice_rule: bool
+    repo: Repository, plan: Proposal, now: float, settings: LineSettings, *, short_notice_rule: bool
 ) -> list[dict[str, Any]]:
     """Time and altitude shifts that would make the plan acceptable (see engine.strategic)."""
     window = settings.suggestion_window_s
@@ -166,7 +169,7 @@ async def suggestions(
 
 async def check_plan(
     repo: Repository,
-    plan: Plan,
+    plan: Proposal,
     now: float,
     settings: LineSettings,
     *,
