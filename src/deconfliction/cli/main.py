@@ -95,9 +95,8 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from deconfliction.api.app import create_app
+    from deconfliction.api.server import serve
     from deconfliction.config import load_settings
     from deconfliction.service.line import Line
 
@@ -109,8 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
           f"({store.backend}: {where}; profile {settings.profile.name})", file=sys.stderr)
     heap.settle()  # full collections then walk only what serving makes, not the imports
     # open event streams never end by themselves: give them a moment, then close them
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    serve(app, args.host, args.port, settings.limits, graceful_shutdown_s=GRACEFUL_SHUTDOWN_S)
     return 0
 
 

@@ -1,0 +1,169 @@
+"""The HTTP server: uvicorn (uvloop, httptools) with deadlines no client can stretch.
+
+uvicorn bounds neither how long a request's headers or body may take to arrive, nor how much
+header a client may send, nor how long a response may sit unread in a full send buffer: one
+client trickling a byte a second, or never reading, would hold its connection (and what the
+server buffered for it) forever. :class:`GuardedProtocol` adds, per connection:
+
+* a header deadline (``header_timeout_s``): from the connection, or a request's first byte,
+  to its last header line; and at most :data:`MAX_HEADER_BYTES` of request line and headers
+  (a 431 past it);
+* a body deadline (``body_timeout_s``): from the headers to the body's last byte;
+* a send deadline (``send_timeout_s``): a send buffer that stays full this long belongs to a
+  client that does not read; the connection is cut;
+* a way for the app to cut its connection at once (:func:`abort_connection`: an event stream
+  whose client stopped reading).
+
+uvicorn's own options give the rest: at most ``connections`` at once (a 503 past it) and the
+keep-alive timeout (``keep_alive_s``). An honest client on a slow network sends its headers in
+one packet and a 1 MiB body at 280 kbit/s within the body deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp, Scope
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from deconfliction.model.limits import Limits
+
+__all__ = ["ABORT_EXTENSION", "GuardedProtocol", "abort_connection", "serve"]
+
+ABORT_EXTENSION = "deconfliction.abort"
+"""The ASGI scope extension through which the app may cut its own connection."""
+
+MAX_HEADER_BYTES = 64 * 1024  # request line and headers; more than any honest client sends
+
+
+def abort_connection(scope: Scope) -> None:
+    """Cut this request's connection now, dropping whatever waits to be sent (nothing happens
+    where the server offers no way to: an in-process test client)."""
+    extension = scope.get("extensions", {}).get(ABORT_EXTENSION)
+    if extension is not None:
+        extension["abort"]()
+
+
+def _problem(status: int, phrase: str, code: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 response carrying an RFC 9457 problem, for refusals made below the
+    app (the connection is closed after it)."""
+    body = json.dumps({"type": f"urn:deconfliction:problem:{code}", "title": phrase,
+                       "status": status, "detail": detail, "code": code}).encode()
+    return (f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/problem+json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header, body and send deadlines and a header size
+    cap (:func:`protocol_for` makes one with the line's limits)."""
+
+    limits: Limits = Limits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._send_deadline: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
+        self._in_headers = False
+
+    # deadlines -------------------------------------------------------------------------------
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        self._abort()
+
+    def _abort(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+
+    # uvicorn's protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._in_headers = True  # a connection that sends nothing is held no longer
+        self._arm(self.limits.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_headers and self._header_bytes > MAX_HEADER_BYTES \
+                and not self.transport.is_closing():
+            # RFC 6585 §5: 431 Request Header Fields Too Large
+            self.transport.write(_problem(
+                431, "Request Header Fields Too Large", "headers_too_large",
+                f"request line and headers exceed {MAX_HEADER_BYTES} bytes"))
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_headers = True
+        self._header_bytes = 0
+        self._arm(self.limits.header_timeout_s)
+
+    def on_url(self, url: bytes) -> None:
+        self._header_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._arm(self.limits.body_timeout_s)
+        if self.scope is not None:
+            extensions = dict(self.scope.get("extensions") or {})
+            extensions[ABORT_EXTENSION] = {"abort": self._abort}
+            self.scope["extensions"] = extensions
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_deadline is None:
+            self._send_deadline = self.loop.call_later(self.limits.send_timeout_s, self._abort)
+
+    def resume_writing(self) -> None:
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+        super().resume_writing()
+
+
+def protocol_for(limits: Limits) -> type[GuardedProtocol]:
+    """A :class:`GuardedProtocol` class bound to these limits (uvicorn makes one instance per
+    connection from the class it is given)."""
+    return type("LineProtocol", (GuardedProtocol,), {"limits": limits})
+
+
+def serve(app: ASGIApp, host: str, port: int, limits: Limits, *,
+          graceful_shutdown_s: float) -> None:
+    """Serve ``app`` on ``host:port`` until interrupted, within ``limits``."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", http=protocol_for(limits),
+        limit_concurrency=limits.connections,
+        timeout_keep_alive=max(1, math.ceil(limits.keep_alive_s)),
+        timeout_graceful_shutdown=max(1, math.ceil(graceful_shutdown_s)))
+    uvicorn.Server(config).run()
