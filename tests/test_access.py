@@ -21,6 +21,9 @@ from deconfliction.model.alert import (
     details_from_json,
     details_to_json,
 )
+from deconfliction.model.ledger import PUBLIC, Leaf
+from deconfliction.model.message import Message, Recipient, ReplyKind, Urgency
+from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.service import access
 from deconfliction.service.access import FIELDS, Kind, Relation
@@ -159,3 +162,63 @@ def test_alert_entries_one_per_reader_view() -> None:
     assert '"red"' not in json.dumps(blue) and '"blue"' not in json.dumps(red)
     assert truth["parties"] == ["blue", "red"] and truth["key"] == list(a.key)
     assert truth["details"] == details_to_json(ENCOUNTER)
+
+
+# --- ledger entries and the other kinds --------------------------------------------------
+
+
+def leaf(kind: str, parties: tuple[str, ...], body: dict) -> Leaf:
+    entry = json.dumps({"kind": kind, "parties": list(parties), "body": body}).encode()
+    return Leaf(7, T0, kind, parties, entry, b"\x01" * 32)
+
+
+def test_who_reads_which_ledger_entry() -> None:
+    own = leaf("operation.declared", ("blue",), {"notes": "secret plan"})
+    public = leaf("constraint.published", (PUBLIC,), {"id": "c-1"})
+    truth = leaf("alert.raised", (), {"view": access.OBSERVERS_VIEW})
+    mine = leaf("alert.raised", ("blue",), {"view": access.PARTY_VIEW})
+    old = leaf("alert.raised", ("blue", "red"), {"details": {}})
+    old_single = leaf("alert.raised", ("blue",), {"details": {}})
+    un, watch = party("un", Role.AUTHORITY), party("watch", Role.OBSERVER)
+    table = {  # reader: what it reads in full of (own, public, truth, mine, old, old_single)
+        "blue": (True, True, False, True, False, False),
+        "red": (False, True, False, False, False, False),
+        "un": (False, True, False, False, False, False),
+        "watch": (True, True, True, True, True, True),
+    }
+    readers = {"blue": party("blue"), "red": party("red"), "un": un, "watch": watch}
+    for name, expected in table.items():
+        got = tuple(access.leaf_readable(x, readers[name])
+                    for x in (own, public, truth, mine, old, old_single))
+        assert got == expected, name
+        view = access.entry_view(own, readers[name])
+        assert ("entry" in view) == expected[0] and view["leaf_hash"] == "01" * 32
+
+
+def test_operations_private_fields_go_to_the_owner_only() -> None:
+    from deconfliction.api.views import operation_view
+    o = Operation(id="op-1", owner="blue", volumes=(), priority=5,
+                  state=OperationState.ACCEPTED, ovn="v1", version=1, short_notice=False,
+                  callsigns=("HAWK 07",), notes="secret plan", created_at=T0, updated_at=T0)
+    for reader, full in ((party("blue"), True), (party("red"), False),
+                         (party("un", Role.AUTHORITY), False),
+                         (party("watch", Role.OBSERVER), True)):
+        view = operation_view(o, reader)
+        assert ("notes" in view and "callsigns" in view) == full, reader.name
+        assert view["owner"] == "blue" and view["ovn"] == "v1"
+
+
+def test_a_fellow_addressee_never_reads_another_recipients_reply() -> None:
+    from deconfliction.api.views import message_view
+    m = Message("m-1", "mission", "all", Urgency.URGENT, "Aleppo closed", "from 0000Z", (), T0)
+    rs = [Recipient("m-1", "blue", T0, ReplyKind.WILL_COMPLY, "moving to FL220", T0, 0, None),
+          Recipient("m-1", "red", T0, None, None, None, 1, T0 + 60)]
+    for reader, sees in ((party("mission", Role.AUTHORITY), {"blue", "red"}),
+                         (party("blue"), {"blue"}), (party("red"), {"red"}),
+                         (party("watch", Role.OBSERVER), {"blue", "red"})):
+        view = message_view(m, rs, reader)
+        assert view["subject"] == "Aleppo closed"
+        full = {r["party"] for r in view["recipients"] if "status" in r}
+        assert full == sees, reader.name
+        assert ("moving to FL220" in json.dumps(view)) == ("blue" in sees), reader.name
+    assert message_view(m, rs, party("green")) == {}

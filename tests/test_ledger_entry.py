@@ -1,5 +1,5 @@
 """Ledger entries: the exact bytes a leaf hashes, the fast track digest against the general
-RFC 8785 encoder, need-to-know."""
+RFC 8785 encoder (who may read an entry is the access policy's: tests/test_access.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from hypothesis import strategies as st
 
 from deconfliction.engine import ledger_entry
 from deconfliction.engine.ledger_entry import (
-    PUBLIC,
     TRACK_FIELDS,
     canonical,
     entry_bytes,
-    readable_by,
     track_digest,
 )
 
@@ -86,13 +84,6 @@ def test_what_json_cannot_carry_is_made_explicit_not_refused() -> None:
     assert canonical({"x": float("nan"), "y": (1, 2**60), "z": "\udc80"}) == (
         b'{"x":"nan","y":[1,"1152921504606846976"],"z":"?"}')
     assert canonical({"a": 1.5}) == b'{"a":1.5}'
-
-
-def test_need_to_know() -> None:
-    assert readable_by(["blue", "red"], "red", sees_everything=False)
-    assert not readable_by(["blue"], "red", sees_everything=False)
-    assert readable_by([PUBLIC], "red", sees_everything=False)
-    assert readable_by(["blue"], "watch", sees_everything=True)
 
 
 def test_doctests() -> None:

@@ -1,4 +1,5 @@
-"""JSON views of model objects, by need-to-know (the service says who sees what in full)."""
+"""JSON views of model objects: formatting only. What each reader may read of them is the
+access policy's (``service.access``): each view is cut to its reader's fields there."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ from deconfliction.model.track import Aircraft, StateReport, Track
 from deconfliction.model.volume import Volume, footprint_to_geojson
 from deconfliction.model.webhook import Webhook
 from deconfliction.service import access
-
-PUBLIC_OPERATION_FIELDS = ("id", "owner", "volumes", "priority", "state", "ovn", "short_notice")
+from deconfliction.service.access import Kind, Relation
 
 
 def volume_view(v: Volume) -> dict[str, Any]:
@@ -43,16 +43,14 @@ def region_view(r: Region) -> dict[str, Any]:
     }
 
 
-def operation_view(o: Operation, full: bool) -> dict[str, Any]:
-    view: dict[str, Any] = {
+def operation_view(o: Operation, reader: Party) -> dict[str, Any]:
+    """An operation as ``reader`` may read it: in full to its owner and observers, else its
+    public part (where, when, priority, state, version)."""
+    return access.cut(Kind.OPERATION, access.relation_to(reader, owner=o.owner), {
         "id": o.id, "owner": o.owner, "volumes": [volume_view(v) for v in o.volumes],
         "priority": o.priority, "state": o.state.value, "ovn": o.ovn,
-        "short_notice": o.short_notice,
-    }
-    if full:
-        view.update(callsigns=list(o.callsigns), notes=o.notes,
-                    created_at=rfc3339(o.created_at), updated_at=rfc3339(o.updated_at))
-    return view
+        "short_notice": o.short_notice, "callsigns": list(o.callsigns), "notes": o.notes,
+        "created_at": rfc3339(o.created_at), "updated_at": rfc3339(o.updated_at)})
 
 
 def override_view(o: Operation) -> dict[str, Any]:
@@ -62,13 +60,14 @@ def override_view(o: Operation) -> dict[str, Any]:
 
 
 def constraint_view(c: Constraint) -> dict[str, Any]:
-    return {
+    """A constraint (public: every party must know where it may not fly)."""
+    return access.cut(Kind.CONSTRAINT, Relation.OTHER_OPERATOR, {
         "id": c.id, "authority": c.authority, "kind": c.kind.value, "name": c.name,
         "volumes": [volume_view(v) for v in c.volumes],
         "applies_to": "all" if c.applies_to is None else list(c.applies_to),
         "exempt": list(c.exempt), "state": c.state.value, "ovn": c.ovn, "version": c.version,
         "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
-    }
+    })
 
 
 def party_view(p: Party) -> dict[str, Any]:
@@ -83,33 +82,49 @@ def _when(t: float | None) -> str | None:
     return rfc3339(t) if t is not None else None
 
 
-def recipient_view(r: Recipient) -> dict[str, Any]:
-    return {"party": r.party, "status": r.status, "delivered_at": _when(r.delivered_at),
-            "reply": r.reply.value if r.reply else None, "reply_text": r.reply_text,
-            "replied_at": _when(r.replied_at), "escalations": r.escalations,
-            "next_escalation_at": _when(r.escalate_at)}
+_RECIPIENT = (Kind.RECEIPT, Kind.REPLY, Kind.ESCALATION)
 
 
-def message_view(m: Message, recipients: list[Recipient]) -> dict[str, Any]:
-    """A thread: the message and each recipient's status (sent → delivered → replied)."""
-    return {"id": m.id, "from": m.sender, "to": m.to, "urgency": m.urgency.value,
-            "subject": m.subject, "body": m.body, "refs": list(m.refs), "time": rfc3339(m.time),
-            "recipients": [recipient_view(r) for r in recipients]}
+def recipient_view(r: Recipient, relation: Relation = Relation.OWNER) -> dict[str, Any]:
+    """One recipient's status of a message: its receipt, reply and escalations, as a reader
+    in ``relation`` to it may read them (its sender and itself: all; a fellow addressee: only
+    that it is one)."""
+    return access.cut(_RECIPIENT, relation, {
+        "party": r.party, "status": r.status, "delivered_at": _when(r.delivered_at),
+        "reply": r.reply.value if r.reply else None, "reply_text": r.reply_text,
+        "replied_at": _when(r.replied_at), "escalations": r.escalations,
+        "next_escalation_at": _when(r.escalate_at)})
+
+
+def message_view(m: Message, recipients: list[Recipient], reader: Party) -> dict[str, Any]:
+    """A thread as ``reader`` (its sender, an addressee or an observer) may read it: the
+    message and each recipient's status (sent → delivered → replied)."""
+    relation = access.relation_to(reader, owner=m.sender,
+                                  concerned=[r.party for r in recipients])
+    return access.cut(Kind.MESSAGE, relation, {
+        "id": m.id, "from": m.sender, "to": m.to, "urgency": m.urgency.value,
+        "subject": m.subject, "body": m.body, "refs": list(m.refs), "time": rfc3339(m.time),
+        "recipients": [recipient_view(r, access.recipient_relation(reader, m.sender, r.party))
+                       for r in recipients]})
 
 
 def party_link_view(link: PartyLink) -> dict[str, Any]:
-    return {"party": link.party, "status": link.status.value,
-            "status_since": _when(link.status_at), "contacts": list(link.contacts)}
+    """A party's link status (every party's to read)."""
+    return access.cut(Kind.LINK_STATUS, Relation.OTHER_OPERATOR, {
+        "party": link.party, "status": link.status.value,
+        "status_since": _when(link.status_at), "contacts": list(link.contacts)})
 
 
 def webhook_view(hook: Webhook, pending: int) -> dict[str, Any]:
-    """A webhook and its delivery state; never its secret."""
-    return {"url": hook.url, "created_at": rfc3339(hook.created_at),
-            "updated_at": rfc3339(hook.updated_at), "delivered_seq": hook.delivered_seq,
-            "delivered_at": _when(hook.delivered_at), "pending": pending,
-            "failures": hook.failures, "last_error": hook.last_error,
-            "last_attempt_at": _when(hook.last_attempt_at),
-            "next_attempt_at": _when(hook.next_attempt_at)}
+    """A party's webhook and its delivery state, for that party; never its secret (the policy
+    gives it to nobody)."""
+    return access.cut(Kind.WEBHOOK, Relation.OWNER, {
+        "url": hook.url, "created_at": rfc3339(hook.created_at),
+        "updated_at": rfc3339(hook.updated_at), "delivered_seq": hook.delivered_seq,
+        "delivered_at": _when(hook.delivered_at), "pending": pending,
+        "failures": hook.failures, "last_error": hook.last_error,
+        "last_attempt_at": _when(hook.last_attempt_at),
+        "next_attempt_at": _when(hook.next_attempt_at)})
 
 
 def link_test_view(t: LinkTest) -> dict[str, Any]:
@@ -133,9 +148,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def aircraft_view(a: Aircraft) -> dict[str, Any]:
-    return {"id": a.id, "party": a.party, "icao24": a.icao24, "callsign": a.callsign,
-            "operation_id": a.operation_id}
+def aircraft_view(a: Aircraft, reader: Party) -> dict[str, Any]:
+    """A registry entry, to its party and observers."""
+    return access.cut(Kind.AIRCRAFT, access.relation_to(reader, owner=a.party), {
+        "id": a.id, "party": a.party, "icao24": a.icao24, "callsign": a.callsign,
+        "operation_id": a.operation_id})
 
 
 def state_view(s: StateReport) -> dict[str, Any]:
@@ -144,9 +161,11 @@ def state_view(s: StateReport) -> dict[str, Any]:
             "vertical_rate_mps": s.vertical_rate_mps}
 
 
-def track_view(t: Track, now: float, coast_s: float) -> dict[str, Any]:
-    return {"aircraft_id": t.state.aircraft_id, "party": t.party,
-            "coasting": now - t.state.time > coast_s, **state_view(t.state)}
+def track_view(t: Track, now: float, coast_s: float, reader: Party) -> dict[str, Any]:
+    """A track, to its party and observers."""
+    return access.cut(Kind.TRACK, access.relation_to(reader, owner=t.party), {
+        "aircraft_id": t.state.aircraft_id, "party": t.party,
+        "coasting": now - t.state.time > coast_s, **state_view(t.state)})
 
 
 def head_view(h: SignedTreeHead) -> dict[str, Any]:

@@ -6,8 +6,10 @@ An entry is the RFC 8785 canonical JSON of one object::
      "salt": "<32 hex digits>", "time": "2026-11-28T06:00:00.250Z"}
 
 ``kind`` names the change, ``time`` is when it was made (RFC 3339 UTC), ``body`` is the change as
-the line accepted it and ``parties`` says who may read the entry in full: those parties, every
-party when it holds `PUBLIC`, and observers always. Everyone else sees only the leaf hash. The
+the line accepted it and ``parties`` names who may read the entry in full: those parties, every
+party when it holds `PUBLIC`, and observers always (the access policy, ``service.access``,
+applies it; an alert's entries are one per reader view). Everyone else sees only the leaf
+hash. The
 random ``salt`` keeps that hash from being guessed: an entry with little in it (a status change
 at a known second) could otherwise be confirmed by hashing candidates.
 
@@ -20,8 +22,6 @@ Examples
 >>> data = entry_bytes("party.status", 0.0, ["red"], {"status": "talks_suspended"}, "00" * 16)
 >>> data.decode()[:60]
 '{"body":{"status":"talks_suspended"},"kind":"party.status","'
->>> readable_by(["red"], "blue", sees_everything=False)
-False
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ __all__ = [
     "TRACK_FIELDS",
     "canonical",
     "entry_bytes",
-    "readable_by",
     "track_digest",
     "track_rows_digest",
 ]
@@ -164,11 +163,6 @@ def entry_bytes(
     """The canonical bytes of one entry (see the module docstring)."""
     return canonical({"kind": kind, "time": rfc3339(time), "parties": list(parties),
                       "body": body, "salt": salt})
-
-
-def readable_by(parties: Sequence[str], party: str, *, sees_everything: bool) -> bool:
-    """Need-to-know: may ``party`` read in full an entry for these ``parties``?"""
-    return sees_everything or PUBLIC in parties or party in parties
 
 
 def track_digest(reports: Iterable[Mapping[str, Any]]) -> str:

@@ -39,7 +39,6 @@ from typing import Any
 from deconfliction.model.alert import (
     Alert,
     AlertDetails,
-    AlertState,
     details_to_json,
     side_to_json,
     state_to_json,
@@ -56,10 +55,15 @@ __all__ = [
     "Relation",
     "alert_details",
     "alert_entries",
-    "alert_entry_kind",
     "cut",
+    "entry_view",
+    "in_full",
+    "readable",
+    "recipient_relation",
     "leaf_readable",
     "relation_to",
+    "alert_view",
+    "leaf_relation",
 ]
 
 
@@ -108,9 +112,13 @@ _SIDE = frozenset({"own", "aircraft_id", "party", "callsign", "icao24", "state"}
 _SIDE_ANONYMOUS = frozenset({"own", "state"})  # position, altitude, velocity: never identity
 _MESSAGE = frozenset({"id", "from", "to", "urgency", "subject", "body", "refs", "time",
                       "recipients"})
-_RECEIPT = frozenset({"message_id", "party", "delivered_at"})
-_REPLY = frozenset({"message_id", "party", "reply", "text", "replied_at", "delivered_at"})
-_ESCALATION = frozenset({"message_id", "party", "escalation", "due_at", "next_at"})
+# a recipient's part of a thread (API names, and the ledger bodies' where they differ)
+_RECEIPT = frozenset({"message_id", "party", "status", "delivered_at"})
+_RECEIPT_ADDRESSEE = frozenset({"party"})  # a fellow addressee: who else it went to (``to``)
+_REPLY = frozenset({"message_id", "party", "reply", "reply_text", "text", "replied_at",
+                    "delivered_at"})
+_ESCALATION = frozenset({"message_id", "party", "escalations", "next_escalation_at",
+                         "escalation", "due_at", "next_at"})
 _WEBHOOK = frozenset({"url", "created_at", "updated_at", "delivered_seq", "delivered_at",
                       "pending", "failures", "last_error", "last_attempt_at",
                       "next_attempt_at"})  # never the secret, not even to its owner
@@ -138,7 +146,7 @@ FIELDS: Mapping[Kind, Mapping[Relation, frozenset[str]]] = {
     Kind.ALERT: _row(_ALERT, _ALERT, _NOTHING, _NOTHING, _ALERT_TRUTH),
     Kind.ALERT_AIRCRAFT: _row(_SIDE, _SIDE_ANONYMOUS, _NOTHING, _NOTHING, _SIDE),
     Kind.MESSAGE: _row(_MESSAGE, _MESSAGE, _NOTHING, _NOTHING, _MESSAGE),
-    Kind.RECEIPT: _row(_RECEIPT, _RECEIPT, _NOTHING, _NOTHING, _RECEIPT),
+    Kind.RECEIPT: _row(_RECEIPT, _RECEIPT, _RECEIPT_ADDRESSEE, _RECEIPT_ADDRESSEE, _RECEIPT),
     Kind.REPLY: _row(_REPLY, _REPLY, _NOTHING, _NOTHING, _REPLY),
     Kind.ESCALATION: _row(_ESCALATION, _ESCALATION, _NOTHING, _NOTHING, _ESCALATION),
     Kind.WEBHOOK: _row(_WEBHOOK, _NOTHING, _NOTHING, _NOTHING, _WEBHOOK),
@@ -161,10 +169,36 @@ def relation_to(reader: Party, *, owner: str | None = None,
     return Relation.AUTHORITY if reader.role is Role.AUTHORITY else Relation.OTHER_OPERATOR
 
 
-def cut(kind: Kind, relation: Relation, view: Mapping[str, Any]) -> dict[str, Any]:
-    """``view`` (a record as JSON data) with only the fields ``relation`` may read of ``kind``."""
-    allowed = FIELDS[kind][relation]
+def cut(kind: Kind | Iterable[Kind], relation: Relation,
+        view: Mapping[str, Any]) -> dict[str, Any]:
+    """``view`` (a record as JSON data) with only the fields ``relation`` may read of ``kind``
+    (of any of several kinds, for a view that joins records: a recipient's status is its
+    receipt, reply and escalations)."""
+    kinds = (kind,) if isinstance(kind, Kind) else tuple(kind)
+    allowed = frozenset().union(*(FIELDS[k][relation] for k in kinds))
     return {k: v for k, v in view.items() if k in allowed}
+
+
+def readable(kind: Kind, relation: Relation) -> bool:
+    """Whether a reader in ``relation`` to a record of ``kind`` may read any of it."""
+    return bool(FIELDS[kind][relation])
+
+
+def in_full(kind: Kind, relation: Relation) -> bool:
+    """Whether ``relation`` reads every field an observer reads of ``kind``."""
+    return FIELDS[kind][relation] == FIELDS[kind][Relation.OBSERVER]
+
+
+def recipient_relation(reader: Party, sender: str, recipient: str) -> Relation:
+    """How ``reader`` stands to ``recipient``'s part of a message from ``sender``: its owner
+    (the recipient), concerned (the sender), a fellow addressee or nobody (no relation)."""
+    if reader.sees_everything:
+        return Relation.OBSERVER
+    if reader.name == recipient:
+        return Relation.OWNER
+    if reader.name == sender:
+        return Relation.CONCERNED
+    return Relation.AUTHORITY if reader.role is Role.AUTHORITY else Relation.OTHER_OPERATOR
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -209,13 +243,6 @@ that party alone)."""
 OBSERVERS_VIEW = "observers"
 """An alert entry's ``view`` when it is the whole truth (its ``parties`` are empty: no party
 reads it in full, observers do)."""
-
-
-def alert_entry_kind(alert: Alert, *, first: bool) -> str:
-    """The ledger kind of an alert's transition: raised, updated or cleared."""
-    if alert.state is AlertState.CLEARED:
-        return "alert.cleared"
-    return "alert.raised" if first else "alert.updated"
 
 
 def _times(alert: Alert) -> dict[str, Any]:

@@ -22,7 +22,9 @@ from deconfliction.model.link import PartyLink
 from deconfliction.model.message import BROADCAST, Message, Recipient, ReplyKind, Urgency
 from deconfliction.model.party import Party, Role
 from deconfliction.model.time import rfc3339
+from deconfliction.service import access, evidence
 from deconfliction.service.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from deconfliction.service.evidence import Recorded
 from deconfliction.service.line import Line
 from deconfliction.store.base import Repository
 
@@ -64,14 +66,14 @@ def _recipients(sender: Party, to: str, parties: list[Party]) -> list[str]:
 async def send_message(
     line: Line, party: Party, *, to: str, urgency: Urgency, subject: str, body: str,
     refs: list[str], now: float,
-) -> Thread:
+) -> Recorded[Thread]:
     """Send a message; it and each recipient's copy are in the streams when this returns."""
     _writer(party)
     message = Message(str(uuid.uuid4()), party.name, to, urgency, subject, body,
                       tuple(dict.fromkeys(refs)), now)
     deadline = line.settings.reply_deadlines_s[urgency]
 
-    async def work(repo: Repository) -> Thread:
+    async def work(repo: Repository) -> Recorded[Thread]:
         if to == BROADCAST:
             candidates = await repo.parties()
         else:
@@ -86,12 +88,13 @@ async def send_message(
         recipients = [Recipient(message.id, name, escalate_at=now + deadline)
                       for name in names]
         await repo.insert_message(message, recipients)
+        (receipt,) = await repo.append_leaves([evidence.message_sent(message, recipients)])
         data = message_data(message)
         await repo.append_event(party.name, "message.sent", now,
                                 {**data, "recipients": names})
         for name in names:
             await repo.append_event(name, "message.received", now, data)
-        return message, recipients
+        return Recorded((message, recipients), receipt)
 
     return await line.store.transact(work)
 
@@ -105,7 +108,11 @@ async def record_receipts(
         return
 
     async def work(repo: Repository) -> None:
-        for message_id in await repo.mark_delivered(party.name, list(senders), now):
+        delivered = await repo.mark_delivered(party.name, list(senders), now)
+        # a receipt each, readable by the recipient and the message's sender
+        await repo.append_leaves([evidence.message_delivered(m, party.name, senders[m], now)
+                                  for m in delivered])
+        for message_id in delivered:
             await repo.append_event(senders[message_id], "message.delivered", now, {
                 "message_id": message_id, "party": party.name, "delivered_at": rfc3339(now)})
 
@@ -113,8 +120,8 @@ async def record_receipts(
 
 
 def _visible(party: Party, message: Message, recipients: list[Recipient]) -> bool:
-    return (party.sees_everything or message.sender == party.name
-            or any(r.party == party.name for r in recipients))
+    return access.readable(access.Kind.MESSAGE, access.relation_to(
+        party, owner=message.sender, concerned=[r.party for r in recipients]))
 
 
 async def list_messages(line: Line, party: Party, *, limit: int, now: float) -> list[Thread]:
@@ -157,10 +164,11 @@ async def get_message(line: Line, party: Party, message_id: str, now: float) -> 
 
 async def reply(
     line: Line, party: Party, message_id: str, kind: ReplyKind, text: str | None, now: float
-) -> Recipient:
-    """A recipient's reply (a human act); replying also counts as delivery."""
+) -> Recorded[Recipient]:
+    """A recipient's reply (a human act); replying also counts as delivery. The ledger
+    records the reply (its delivery is part of it)."""
 
-    async def work(repo: Repository) -> Recipient:
+    async def work(repo: Repository) -> Recorded[Recipient]:
         message = await repo.message(message_id)
         if message is None:
             raise NotFound(f"no message {message_id!r}")
@@ -176,11 +184,13 @@ async def reply(
             reply=kind, reply_text=text, replied_at=now,
             escalate_at=now + deadline if kind is ReplyKind.STANDBY else None)
         await repo.put_recipient(answered)
+        (receipt,) = await repo.append_leaves([evidence.message_replied(answered,
+                                                                         message.sender)])
         data = {"message_id": message_id, "party": party.name, "reply": kind.value,
                 "text": text, "replied_at": rfc3339(now)}
         for name in dict.fromkeys((message.sender, party.name)):
             await repo.append_event(name, "message.replied", now, data)
-        return answered
+        return Recorded(answered, receipt)
 
     return await line.store.transact(work)
 
@@ -227,6 +237,7 @@ async def escalate_due(line: Line, now: float) -> int:
         active = {p.name for p in parties if p.active}
         observers = [p.name for p in parties if p.active and p.role is Role.OBSERVER]
         links = await repo.party_links()
+        recorded = []
         for r in due:
             message = await repo.message(r.message_id)
             if message is None:
@@ -234,6 +245,10 @@ async def escalate_due(line: Line, now: float) -> int:
             deadline = line.settings.reply_deadlines_s[message.urgency]
             escalated = replace(r, escalations=r.escalations + 1, escalate_at=now + deadline)
             await repo.put_recipient(escalated)
+            # recorded at the deadline that passed, not when this pass ran
+            assert r.escalate_at is not None  # due: it has one
+            recorded.append(evidence.message_escalated(escalated, message.sender,
+                                                       r.escalate_at))
             contacts = links[r.party].contacts if r.party in links else ()
             told = dict.fromkeys((message.sender, r.party, *contacts, *observers))
             data = {"message_id": message.id, "party": r.party, "from": message.sender,
@@ -243,6 +258,7 @@ async def escalate_due(line: Line, now: float) -> int:
             for name in told:
                 if name in active:
                     await repo.append_event(name, "message.escalated", now, data)
+        await repo.append_leaves(recorded)
         return len(due)
 
     return await line.store.transact(work)

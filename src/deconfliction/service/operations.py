@@ -9,9 +9,11 @@ from dataclasses import dataclass, replace
 from deconfliction.engine.cells import search_cells
 from deconfliction.engine.footprint import footprint_errors, geographic_bounds
 from deconfliction.engine.strategic import footprints_intersecting
+from deconfliction.model.ledger import Leaf
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Footprint, Volume
+from deconfliction.service import access, evidence
 from deconfliction.service.errors import (
     AlreadyEnded,
     FieldError,
@@ -45,10 +47,12 @@ class DeclareOperation:
 
 @dataclass(frozen=True, slots=True)
 class Declared:
-    """The stored operation and the lower-priority operations whose owners were told."""
+    """The stored operation, the lower-priority operations whose owners were told, and the
+    ledger leaf recording the declaration (its receipt)."""
 
     operation: Operation
     overridden: tuple[Operation, ...]
+    receipt: Leaf
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +67,10 @@ class Area:
 
 
 def sees_in_full(party: Party, operation: Operation) -> bool:
-    """Need-to-know: the owner and observers see private fields; others the public view."""
-    return party.sees_everything or operation.owner == party.name
+    """Need-to-know (``service.access``): the owner and observers see private fields; others
+    the public view."""
+    return access.in_full(access.Kind.OPERATION,
+                          access.relation_to(party, owner=operation.owner))
 
 
 def new_ovn() -> str:
@@ -167,8 +173,10 @@ async def declare_operation(
                 notes=command.notes, updated_at=now,
             )
             await repo.update_operation(operation)
+        (receipt,) = await repo.append_leaves([
+            evidence.operation_changed(operation, first=previous is None)])
         await _tell_overridden(repo, operation, list(found.overridden), now)
-        return Declared(operation, found.overridden)
+        return Declared(operation, found.overridden, receipt)
 
     return await line.store.transact(work)
 
@@ -213,16 +221,17 @@ async def _owned(repo: Repository, party: Party, operation_id: str, ovn: str | N
 
 async def end_operation(
     line: Line, party: Party, operation_id: str, ovn: str, now: float
-) -> Operation:
+) -> evidence.Recorded[Operation]:
     """End an operation: it stays on record but no longer conflicts with anything."""
     _require_operator(party)
 
-    async def work(repo: Repository) -> Operation:
+    async def work(repo: Repository) -> evidence.Recorded[Operation]:
         operation = await _owned(repo, party, operation_id, ovn)
         ended = replace(operation, state=OperationState.ENDED, ovn=new_ovn(),
                         version=operation.version + 1, updated_at=now)
         await repo.update_operation(ended)
-        return ended
+        (receipt,) = await repo.append_leaves([evidence.operation_changed(ended, first=False)])
+        return evidence.Recorded(ended, receipt)
 
     return await line.store.transact(work)
 

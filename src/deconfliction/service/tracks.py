@@ -7,9 +7,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from deconfliction.model.ledger import Leaf
 from deconfliction.model.operation import OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.track import UNIDENTIFIED, Aircraft, StateReport, Track
+from deconfliction.service import access, evidence
 from deconfliction.service.errors import (
     AlreadyExists,
     FieldError,
@@ -27,11 +29,12 @@ AIRCRAFT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    """How many reports became the latest state, and how many were ignored (stale,
-    out of order or repeated)."""
+    """How many reports became the latest state, how many were ignored (stale, out of order
+    or repeated), and the ledger leaf recording the accepted ones (None: none accepted)."""
 
     accepted: int
     ignored: int
+    receipt: Leaf | None = None
 
 
 def _require_operator(party: Party) -> None:
@@ -81,7 +84,8 @@ async def register_aircraft(line: Line, party: Party, entry: Aircraft) -> Aircra
 async def list_aircraft(line: Line, party: Party) -> list[Aircraft]:
     """The party's aircraft (observers: every aircraft)."""
     found = await line.store.interact(lambda repo: repo.aircraft())
-    return [a for a in found if party.sees_everything or a.party == party.name]
+    return [a for a in found if access.readable(
+        access.Kind.AIRCRAFT, access.relation_to(party, owner=a.party))]
 
 
 def report_errors(reports: Sequence[StateReport], now: float) -> list[FieldError]:
@@ -127,8 +131,11 @@ async def _store_newest(
     stored = await repo.track_times(list(newest))
     fresh = [t for aid, t in newest.items()
              if t.state.time > stored.get(aid, -math.inf) and t.state.time >= now - drop_after_s]
+    if not fresh:
+        return Ingested(0, len(tracks))
     await repo.put_tracks(fresh)
-    return Ingested(len(fresh), len(tracks) - len(fresh))
+    (receipt,) = await repo.append_leaves([evidence.tracks_reported(fresh)])
+    return Ingested(len(fresh), len(tracks) - len(fresh), receipt)
 
 
 async def report_tracks(
@@ -205,4 +212,5 @@ async def ingest_feed(line: Line, states: Sequence[FeedState], now: float) -> In
 async def list_tracks(line: Line, party: Party) -> list[Track]:
     """Current tracks by need-to-know: a party's own; observers every track."""
     found = await line.store.interact(lambda repo: repo.tracks())
-    return [t for t in found if party.sees_everything or t.party == party.name]
+    return [t for t in found if access.readable(
+        access.Kind.TRACK, access.relation_to(party, owner=t.party))]

@@ -12,7 +12,7 @@ from deconfliction.api.schemas import ContactsIn, MessageIn, ReplyIn
 from deconfliction.api.views import message_view, party_link_view, recipient_view, with_receipt
 from deconfliction.model.message import ReplyKind, Urgency
 from deconfliction.model.party import Party
-from deconfliction.service import hotline, ledger
+from deconfliction.service import hotline
 from deconfliction.service.line import Line
 
 router = APIRouter(prefix="/v1", tags=["hotline"])
@@ -21,11 +21,11 @@ router = APIRouter(prefix="/v1", tags=["hotline"])
 async def send_message(line: Line, party: Party, body: MessageIn,
                        _path: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """POST /v1/messages (here and in the lean lane): the view and the Location header."""
-    with ledger.collecting() as recorded:
-        message, recipients = await hotline.send_message(
-            line, party, to=body.to, urgency=Urgency(body.urgency), subject=body.subject,
-            body=body.body, refs=body.refs, now=line.clock())
-    return (with_receipt(message_view(message, recipients), recorded),
+    sent = await hotline.send_message(
+        line, party, to=body.to, urgency=Urgency(body.urgency), subject=body.subject,
+        body=body.body, refs=body.refs, now=line.clock())
+    message, recipients = sent.value
+    return (with_receipt(message_view(message, recipients, party), sent.receipt),
             {"Location": f"/v1/messages/{message.id}"})
 
 
@@ -33,10 +33,10 @@ async def send_reply(line: Line, party: Party, body: ReplyIn,
                      path: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """POST /v1/messages/{message_id}/replies (here and in the lean lane)."""
     message_id = path["message_id"]
-    with ledger.collecting() as recorded:
-        done = await hotline.reply(line, party, message_id, ReplyKind(body.reply), body.text,
-                                   line.clock())
-    return with_receipt({"message_id": message_id, **recipient_view(done)}, recorded), {}
+    done = await hotline.reply(line, party, message_id, ReplyKind(body.reply), body.text,
+                               line.clock())
+    return with_receipt({"message_id": message_id, **recipient_view(done.value)},
+                        done.receipt), {}
 
 
 LEAN_ROUTES = (
@@ -61,12 +61,13 @@ async def threads(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     found = await hotline.list_messages(line, party, limit=limit, now=line.clock())
-    return {"messages": [message_view(m, r) for m, r in found]}
+    return {"messages": [message_view(m, r, party) for m, r in found]}
 
 
 @router.get("/messages/{message_id}", summary="One thread with each recipient's status")
 async def thread(message_id: str, party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    return message_view(*await hotline.get_message(line, party, message_id, line.clock()))
+    message, recipients = await hotline.get_message(line, party, message_id, line.clock())
+    return message_view(message, recipients, party)
 
 
 @router.post("/messages/{message_id}/replies", status_code=201,

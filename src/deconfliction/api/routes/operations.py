@@ -10,7 +10,6 @@ from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.problems import error_problem
 from deconfliction.api.schemas import OperationIn, OperationReplaceIn, QueryIn
 from deconfliction.api.views import operation_view, override_view, with_receipt
-from deconfliction.service import ledger
 from deconfliction.service import operations as service
 from deconfliction.service.errors import Refusal
 
@@ -28,10 +27,9 @@ def _command(body: OperationIn, **identity: Any) -> service.DeclareOperation:
 async def declare(
     body: OperationIn, party: CurrentParty, line: LineDep, response: Response
 ) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        declared = await service.declare_operation(line, party, _command(body), line.clock())
+    declared = await service.declare_operation(line, party, _command(body), line.clock())
     response.headers["Location"] = f"/v1/operations/{declared.operation.id}"
-    return with_receipt(operation_view(declared.operation, True), recorded)
+    return with_receipt(operation_view(declared.operation, party), declared.receipt)
 
 
 def _checked(result: service.Acceptable | Refusal) -> dict[str, Any]:
@@ -51,7 +49,7 @@ async def check(body: OperationIn, party: CurrentParty, line: LineDep) -> dict[s
 @router.get("", summary="Every live operation (others' in their public view)")
 async def list_all(party: CurrentParty, line: LineDep) -> dict[str, Any]:
     found = await service.list_operations(line, party)
-    return {"operations": [operation_view(o, full) for o, full in found]}
+    return {"operations": [operation_view(o, party) for o, _full in found]}
 
 
 @router.post("/query", summary="Live operations intersecting a 4D area")
@@ -63,13 +61,13 @@ async def query(body: QueryIn, party: CurrentParty, line: LineDep) -> dict[str, 
         time_start=area.time_start.timestamp() if area.time_start else None,
         time_end=area.time_end.timestamp() if area.time_end else None,
     ), line.clock())
-    return {"operations": [operation_view(o, full) for o, full in found]}
+    return {"operations": [operation_view(o, party) for o, _full in found]}
 
 
 @router.get("/{operation_id}", summary="One operation")
 async def get(operation_id: str, party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    operation, full = await service.get_operation(line, party, operation_id)
-    return operation_view(operation, full)
+    operation, _full = await service.get_operation(line, party, operation_id)
+    return operation_view(operation, party)
 
 
 @router.put("/{operation_id}", summary="Replace an operation (carrying its current ovn)")
@@ -77,9 +75,8 @@ async def replace(
     operation_id: str, body: OperationReplaceIn, party: CurrentParty, line: LineDep
 ) -> dict[str, Any]:
     command = _command(body, operation_id=operation_id, ovn=body.ovn)
-    with ledger.collecting() as recorded:
-        declared = await service.declare_operation(line, party, command, line.clock())
-    return with_receipt(operation_view(declared.operation, True), recorded)
+    declared = await service.declare_operation(line, party, command, line.clock())
+    return with_receipt(operation_view(declared.operation, party), declared.receipt)
 
 
 @router.post("/{operation_id}/check",
@@ -98,6 +95,5 @@ async def end(
     party: CurrentParty,
     line: LineDep,
 ) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        ended = await service.end_operation(line, party, operation_id, ovn, line.clock())
-    return with_receipt(operation_view(ended, True), recorded)
+    ended = await service.end_operation(line, party, operation_id, ovn, line.clock())
+    return with_receipt(operation_view(ended.value, party), ended.receipt)

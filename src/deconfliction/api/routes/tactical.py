@@ -18,12 +18,13 @@ router = APIRouter(prefix="/v1", tags=["tactical"])
 @router.post("/aircraft", summary="Register or update one of your aircraft")
 async def register(body: AircraftIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
     entry = Aircraft(body.id, party.name, body.icao24, body.callsign, body.operation_id)
-    return aircraft_view(await tracks.register_aircraft(line, party, entry))
+    return aircraft_view(await tracks.register_aircraft(line, party, entry), party)
 
 
 @router.get("/aircraft", summary="Your aircraft (observers: all)")
 async def aircraft(party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    return {"aircraft": [aircraft_view(a) for a in await tracks.list_aircraft(line, party)]}
+    found = await tracks.list_aircraft(line, party)
+    return {"aircraft": [aircraft_view(a, party) for a in found]}
 
 
 @router.post("/tracks", summary="Report states of your aircraft (a batch)")
@@ -37,7 +38,8 @@ async def report(body: TrackBatchIn, party: CurrentParty, line: LineDep) -> dict
 async def current(party: CurrentParty, line: LineDep) -> dict[str, Any]:
     now = line.clock()
     found = await tracks.list_tracks(line, party)
-    return {"tracks": [track_view(t, now, line.settings.track_coast_s) for t in found]}
+    return {"tracks": [track_view(t, now, line.settings.track_coast_s, party)
+                       for t in found]}
 
 
 @router.get("/alerts", summary="Alerts that concern you (observers: all)")
