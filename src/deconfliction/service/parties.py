@@ -16,6 +16,7 @@ from deconfliction.service.errors import (
     ValidationFailed,
 )
 from deconfliction.service.line import Line
+from deconfliction.service.live import REVOKED
 from deconfliction.store.base import Repository
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -52,7 +53,9 @@ async def list_parties(line: Line) -> list[Party]:
 
 
 async def revoke_party(line: Line, name: str, now: float) -> None:
-    """Revoke a party's token: every later call with it gets 401. Its records stay."""
+    """Revoke a party's token: every later call with it gets 401, and its open streams and
+    webhook in this process stop at once (other processes' within a poll interval). Its
+    records stay."""
 
     async def work(repo: Repository) -> None:
         if await repo.party(name) is None:
@@ -60,6 +63,7 @@ async def revoke_party(line: Line, name: str, now: float) -> None:
         await repo.revoke_party(name, now)
 
     await line.store.transact(work)
+    line.live.notifier.cut(name, REVOKED)
 
 
 async def authenticate(line: Line, token: str | None) -> Party:

@@ -9,6 +9,13 @@ per party: a slow or dead receiver delays only its own party's webhook, never th
 A new webhook starts at the end of the party's stream (earlier events: ``GET /v1/events``);
 replacing the URL or secret keeps the position. Delivered ``message.received`` events are the
 message's delivery, as over the stream.
+
+A webhook may only reach public addresses (`webhook_targets`: checked when it is set and
+before each POST, which connects to the address just checked); the receiver's answer is read
+up to ``webhook_response_bytes`` and for at most ``webhook_response_s``; a failure is shown to
+the party as a category (``timeout``, ``refused``, ``tls``, ``http_status_500`` …), never as
+the error's text, which would map the network behind the receiver. A revoked party's webhook
+stops before its next POST.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hmac
 import json
 import logging
 import random
+import ssl
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -31,6 +39,8 @@ from deconfliction.model.webhook import Webhook
 from deconfliction.service.errors import FieldError, NotFound, ValidationFailed
 from deconfliction.service.events import delivered
 from deconfliction.service.line import Line
+from deconfliction.service.live import Subscription
+from deconfliction.service.webhook_targets import Target, TargetRefused, check_target
 from deconfliction.store.base import Repository
 
 log = logging.getLogger(__name__)
@@ -41,7 +51,6 @@ MIN_SECRET_CHARS = 16
 MAX_URL_CHARS = 2048
 SCAN_S = 1.0  # how often the deliverer looks for webhooks set or removed
 BATCH = 100  # events read per query while catching up
-ERROR_CHARS = 300  # a delivery error, as shown to the party
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +88,19 @@ def _check(url: str, secret: str) -> None:
         raise ValidationFailed(wrong)
 
 
+async def _target(line: Line, url: str) -> Target:
+    return await check_target(url, line.settings.webhook_allow, line.resolve)
+
+
 async def set_webhook(line: Line, party: Party, url: str, secret: str, now: float
                       ) -> WebhookState:
-    """Set (or replace) the party's webhook; any party may, observers too (they read)."""
+    """Set (or replace) the party's webhook; any party may, observers too (they read). Its
+    host must resolve to public addresses only (or allowed ones): a 400 says why not."""
     _check(url, secret)
+    try:
+        await _target(line, url)
+    except TargetRefused as refused:
+        raise ValidationFailed([FieldError("url", refused.detail)]) from None
 
     async def work(repo: Repository) -> WebhookState:
         last = await repo.last_seq(party.name)
@@ -144,25 +162,67 @@ def backoff_s(line: Line, failures: int, rng: random.Random) -> float:
     return rng.uniform(step / 2, step)
 
 
-async def _post(client: httpx.AsyncClient, hook: Webhook, e: Event) -> str | None:
-    """POST one event; ``None`` on a 2xx, else why not."""
+def _category(error: BaseException) -> str:
+    """What a party is told of a failed POST: a category, never the error's text."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(e, httpx.TimeoutException | TimeoutError) for e in chain):
+        return "timeout"
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return "tls"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "refused"
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return "reset"
+    if isinstance(error, httpx.ConnectError):
+        return "connect"
+    if isinstance(error, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return "protocol"
+    return "error"
+
+
+async def _post(line: Line, client: httpx.AsyncClient, hook: Webhook, e: Event) -> str | None:
+    """POST one event to the address its host resolves to now (checked again: DNS can
+    change); ``None`` on a 2xx, else the failure's category. At most
+    ``webhook_response_bytes`` of the answer are read, within ``webhook_response_s``."""
+    limits = line.settings.limits
     body = body_of(e)
     try:
-        response = await client.post(hook.url, content=body, headers={
-            "Content-Type": "application/json", SIGNATURE_HEADER: signature(hook.secret, body),
-            SEQ_HEADER: str(e.seq)})
+        target = await _target(line, hook.url)
+    except TargetRefused as refused:
+        return refused.reason
+    url = httpx.URL(hook.url)
+    request = client.build_request(
+        "POST", url.copy_with(host=str(target.address)), content=body,
+        headers={"Host": url.netloc.decode("ascii"), "Content-Type": "application/json",
+                 SIGNATURE_HEADER: signature(hook.secret, body), SEQ_HEADER: str(e.seq)},
+        extensions={"sni_hostname": target.host} if url.scheme == "https" else None)
+    try:
+        async with asyncio.timeout(limits.webhook_response_s):
+            response = await client.send(request, stream=True)
+            try:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= limits.webhook_response_bytes:
+                        break  # the rest is never read: the connection is closed unread
+            finally:
+                await response.aclose()
     except Exception as error:  # noqa: BLE001 - any failure is retried
-        return f"{type(error).__name__}: {error}"[:ERROR_CHARS] or type(error).__name__
+        return _category(error)
     if 200 <= response.status_code < 300:
         return None
-    return f"HTTP {response.status_code}"
+    return f"http_status_{response.status_code}"
 
 
 async def _attempt(
     line: Line, client: httpx.AsyncClient, party: Party, hook: Webhook, e: Event
 ) -> str | None:
     """POST one event and, on a 2xx, advance the party's position; else why it failed."""
-    error = await _post(client, hook, e)
+    error = await _post(line, client, hook, e)
     if error is not None:
         return error
     now = line.clock()
@@ -172,7 +232,7 @@ async def _attempt(
         await delivered(line, party, [e], now)
     except Exception:
         log.exception("webhook of %s: recording delivery failed", hook.party)
-        return "delivered, but recording it failed (it will be sent again)"
+        return "recording_failed"  # delivered, but it will be sent again
     return None
 
 
@@ -185,64 +245,87 @@ async def _record_failure(line: Line, hook: Webhook, error: str, wait: float) ->
         log.exception("webhook of %s: recording a failure failed", hook.party)
 
 
-async def _deliver_party(
-    line: Line, party_name: str, client: httpx.AsyncClient, rng: random.Random
-) -> None:
-    """Deliver one party's events until its webhook is removed or the party revoked."""
+def _client(line: Line) -> httpx.AsyncClient:
+    """A party's own HTTP client: its connections are never shared with another party's."""
+    return httpx.AsyncClient(timeout=line.settings.webhook_timeout_s, follow_redirects=False,
+                             trust_env=False, limits=httpx.Limits(max_connections=1))
+
+
+async def _active(line: Line, party_name: str) -> bool:
+    party = await line.store.lookup(lambda repo: repo.party(party_name))
+    return party is not None and party.active
+
+
+async def _pause(woken: Subscription, seconds: float) -> None:
+    """Wait ``seconds``, or less if the party is revoked meanwhile."""
+    try:
+        await asyncio.wait_for(woken.cut.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def _deliver_party(line: Line, party_name: str, rng: random.Random) -> None:
+    """Deliver one party's events until its webhook is removed or the party revoked (checked
+    before every POST: a revocation by another process stops it too)."""
+    # capacity 0: every commit only sets the flag; delivery reads the database itself
+    async with _client(line) as client:
+        with line.live.notifier.subscribe(party_name, capacity=0) as woken:
+            await _deliver(line, party_name, rng, client, woken)
+
+
+async def _deliver(line: Line, party_name: str, rng: random.Random,
+                   client: httpx.AsyncClient, woken: Subscription) -> None:
+    """The delivery loop of :func:`_deliver_party`."""
     failures = 0
-    with line.live.notifier.subscribe(party_name) as woken:
-        while True:
-            woken.flag.clear()  # before the read: a commit after it sets the flag again
-            woken.take()  # delivery reads the database itself; the pushed events are dropped
+    while not woken.cut.is_set():
+        woken.flag.clear()  # before the read: a commit after it sets the flag again
+        woken.take()
 
-            async def read(repo: Repository) -> tuple[Party | None, Webhook | None, list[Event]]:
-                hook = await repo.webhook(party_name)
-                party = await repo.party(party_name)
-                if hook is None or party is None or not party.active:
-                    return party, None, []
-                return party, hook, await repo.events(party_name, after=hook.delivered_seq,
-                                                      limit=BATCH)
+        async def read(repo: Repository) -> tuple[Party | None, Webhook | None, list[Event]]:
+            hook = await repo.webhook(party_name)
+            party = await repo.party(party_name)
+            if hook is None or party is None or not party.active:
+                return party, None, []
+            return party, hook, await repo.events(party_name, after=hook.delivered_seq,
+                                                  limit=BATCH)
 
-            try:
-                party, hook, found = await line.store.interact(read)
-            except Exception:
-                log.exception("webhook of %s: reading the stream failed", party_name)
-                failures += 1
-                await asyncio.sleep(backoff_s(line, failures, rng))
-                continue
-            if party is None or hook is None:
+        try:
+            party, hook, found = await line.store.interact(read)
+        except Exception:
+            log.exception("webhook of %s: reading the stream failed", party_name)
+            failures += 1
+            await _pause(woken, backoff_s(line, failures, rng))
+            continue
+        if party is None or hook is None:
+            return
+        if not found:
+            try:  # the poll catches events committed by other processes
+                await asyncio.wait_for(woken.flag.wait(), line.settings.stream_poll_s)
+            except TimeoutError:
+                pass
+            continue
+        for e in found:
+            if woken.cut.is_set() or not await _active(line, party_name):
                 return
-            if not found:
-                try:  # the poll catches events committed by other processes
-                    await asyncio.wait_for(woken.flag.wait(), line.settings.stream_poll_s)
-                except TimeoutError:
-                    pass
+            error = await _attempt(line, client, party, hook, e)
+            if error is None:
+                failures = 0
                 continue
-            for e in found:
-                error = await _attempt(line, client, party, hook, e)
-                if error is None:
-                    failures = 0
-                    continue
-                failures += 1
-                wait = backoff_s(line, failures, rng)
-                await _record_failure(line, hook, error, wait)
-                log.info("webhook of %s: event %d not delivered (%s); retry in %.1f s",
-                         party_name, e.seq, error, wait)
-                await asyncio.sleep(wait)
-                break  # read again: the webhook may have changed meanwhile
+            failures += 1
+            wait = backoff_s(line, failures, rng)
+            await _record_failure(line, hook, error, wait)
+            log.info("webhook of %s: event %d not delivered (%s); retry in %.1f s",
+                     party_name, e.seq, error, wait)
+            await _pause(woken, wait)
+            break  # read again: the webhook may have changed meanwhile
 
 
 async def run_webhooks(
     line: Line, stop: asyncio.Event, *, rng: random.Random | None = None,
-    client: httpx.AsyncClient | None = None,
 ) -> None:
     """Deliver every party's webhook until ``stop`` is set: one task per party, started when
     its webhook appears and ended when it is removed (each process delivers: at least once)."""
     rng = rng or random.Random()
-    own = client is None
-    if client is None:
-        client = httpx.AsyncClient(timeout=line.settings.webhook_timeout_s,
-                                   follow_redirects=False, trust_env=False)
     tasks: dict[str, asyncio.Task[None]] = {}
     try:
         while not stop.is_set():
@@ -252,7 +335,7 @@ async def run_webhooks(
                     running = tasks.get(hook.party)
                     if running is None or running.done():
                         tasks[hook.party] = asyncio.create_task(
-                            _deliver_party(line, hook.party, client, rng),
+                            _deliver_party(line, hook.party, rng),
                             name=f"webhook-{hook.party}")
             except Exception:
                 log.exception("webhook scan failed; retrying")
@@ -269,5 +352,3 @@ async def run_webhooks(
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        if own:
-            await client.aclose()
