@@ -33,6 +33,8 @@ __all__ = [
 MAX_VERTICES = 10_000  # ASTM F3548-21: at most 10,000 vertices per polygon
 MAX_AREA_M2 = 10_000e6  # ASTM F3548-21: constraint area at most 10,000 km²
 DENSIFY_DEG = 0.01  # ~1.1 km: the lon/lat-straight edge is then followed to a few cm
+MAX_DENSIFIED = 20_000  # vertices after densifying: bounds the cost of any footprint, even
+# one stored before the limits existed (only boundaries ~200° long get a coarser step)
 CIRCLE_QUAD_SEGMENTS = 32  # for drawn circles only; distances to circles are exact
 _MIN_MERIDIONAL_RADIUS_M = 6_335_000.0  # WGS84 a(1 − e²) = 6,335,439 m, rounded down
 
@@ -114,13 +116,28 @@ def _unwrapped_rings(polygon: PolygonFootprint, near: float) -> list[np.ndarray]
     ]
 
 
-def planarize(footprint: Footprint, plane: LocalPlane) -> PlanarFootprint:
-    """The footprint in ``plane``'s metres."""
+def planarize(
+    footprint: Footprint, plane: LocalPlane, *, within_m: Metres | None = None
+) -> PlanarFootprint:
+    """The footprint in ``plane``'s metres; with ``within_m``, only (at least) its part within
+    that distance of the plane's centre, cut in degrees before densifying and projecting (a
+    huge footprint then costs only its part near what it is compared with)."""
     if isinstance(footprint, CircleFootprint):
         x, y = plane.forward([footprint.center[0]], [footprint.center[1]])
         return PlanarFootprint(shapely.Point(float(x[0]), float(y[0])), footprint.radius_m)
     rings = _unwrapped_rings(footprint, plane.lon0)
-    polygon = shapely.segmentize(shapely.Polygon(rings[0], rings[1:]), DENSIFY_DEG)
+    polygon = shapely.Polygon(rings[0], rings[1:])
+    if within_m is not None:
+        dlat = math.degrees(within_m / _MIN_MERIDIONAL_RADIUS_M) + 1e-6
+        if abs(plane.lat0) + dlat < 89.0:
+            coslat = math.cos(math.radians(abs(plane.lat0) + dlat))
+            dlon = min(180.0, dlat / coslat)
+            cut = shapely.clip_by_rect(  # fast; may be invalid where it runs along the cut
+                polygon, plane.lon0 - dlon, plane.lat0 - dlat, plane.lon0 + dlon, plane.lat0 + dlat)
+            if isinstance(cut, shapely.Polygon | shapely.MultiPolygon) and not cut.is_empty:
+                polygon = cut
+    step = max(DENSIFY_DEG, float(shapely.length(polygon)) / MAX_DENSIFIED)
+    polygon = shapely.segmentize(polygon, step)
 
     def project(coords: np.ndarray) -> np.ndarray:
         x, y = plane.forward(coords[:, 0], coords[:, 1])

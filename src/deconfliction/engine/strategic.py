@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely.geometry import mapping
+from shapely.geometry.polygon import orient
 
 from deconfliction.engine.footprint import (
     PlanarFootprint,
@@ -39,6 +40,7 @@ __all__ = [
     "proximities",
     "conflicting",
     "conflict_region",
+    "complexity",
     "suggest_shifts",
     "vertically_close",
     "overlap_in_time",
@@ -206,16 +208,95 @@ class Region:
     time_end: float
 
 
+REGION_EXACT_COMPLEXITY = 20_000
+"""Up to this complexity (vertices × reflex vertices, after clipping) the other footprint is
+buffered exactly. GEOS buffering costs far more than linear in a jagged ring's vertices (a
+2,000-vertex zig-zag took seconds; convex rings of any size are cheap), so beyond it the buffer
+is drawn on a grid of at most `REGION_GRID` × `REGION_GRID` cells instead: a bounded cost
+whatever shape was drawn, or stored before the limits existed."""
+REGION_GRID = 32
+
+
+def complexity(geometry: shapely.Geometry) -> int:
+    """Vertices × (reflex vertices + parts − 1) over the rings of a planar (multi)polygon: 0
+    for a convex polygon; what makes buffering expensive. Only turns sharper than a
+    micro-radian count, so the near-collinear points of densified edges do not."""
+    parts = [g for g in getattr(geometry, "geoms", [geometry])
+             if isinstance(g, shapely.Polygon) and not g.is_empty]
+    if not parts:
+        return 0
+    rings = shapely.get_rings(np.array([orient(p, 1.0) for p in parts], dtype=object))
+    xy, ring = shapely.get_coordinates(rings, return_index=True)  # the inside on the left
+    same = ring[1:] == ring[:-1]
+    edge, of = (xy[1:] - xy[:-1])[same], ring[1:][same]
+    n = len(edge)
+    starts = np.flatnonzero(np.r_[True, of[1:] != of[:-1]])
+    following = np.arange(1, n + 1)
+    following[np.r_[starts[1:], n] - 1] = starts
+    nxt = edge[following]
+    cross = edge[:, 0] * nxt[:, 1] - edge[:, 1] * nxt[:, 0]
+    scale = np.hypot(edge[:, 0], edge[:, 1]) * np.hypot(nxt[:, 0], nxt[:, 1]) * 1e-6
+    reflex = int(np.count_nonzero(cross < -scale)) + len(parts) - 1  # parts' buffers overlap
+    return n * reflex                                                 # as concavities do
+
+
+def _box(bounds: tuple[float, float, float, float], margin: float) -> shapely.Polygon:
+    x0, y0, x1, y1 = bounds
+    return shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin)
+
+
+def _near(
+    core: shapely.Geometry, reach_m: Metres, window: shapely.Geometry, *, exact: bool
+) -> shapely.Geometry:
+    """Every point of ``window``'s bounding box within ``reach_m`` of ``core`` — exactly when
+    ``core`` is simple, else as grid cells whose centre lies within ``reach_m`` plus half a
+    cell's diagonal (a superset, coarser by at most one cell's diagonal, never smaller)."""
+    if exact:
+        return shapely.buffer(core, reach_m, quad_segs=16)
+    x0, y0, x1, y1 = window.bounds
+    cell = max(x1 - x0, y1 - y0, 1.0) / REGION_GRID
+    xs = x0 + cell * (np.arange(int(math.ceil((x1 - x0) / cell)) + 1) + 0.5)
+    ys = y0 + cell * (np.arange(int(math.ceil((y1 - y0) / cell)) + 1) + 0.5)
+    cx, cy = (a.ravel() for a in np.meshgrid(xs, ys))
+    shapely.prepare(core)
+    keep = shapely.dwithin(core, shapely.points(cx, cy), reach_m + cell * math.sqrt(0.5))
+    if not keep.any():
+        return shapely.Polygon()
+    half = cell / 2
+    cells = shapely.box(cx[keep] - half, cy[keep] - half, cx[keep] + half, cy[keep] + half)
+    return shapely.coverage_union_all(cells)
+
+
 def conflict_region(
     proposed: Volume, other: Volume, *, horizontal_m: Metres, vertical_m: Metres
 ) -> Region:
-    """The part of ``proposed`` within the minima of ``other``: footprint, band and window."""
-    plane = LocalPlane(*footprint_centre(proposed.footprint))
-    mine = planarize(proposed.footprint, plane).shape()
-    near = shapely.buffer(planarize(other.footprint, plane).shape(), horizontal_m, quad_segs=16)
+    """The part of ``proposed`` within the minima of ``other``: footprint, band and window.
+
+    Both footprints are first cut to the box where they can come within the minimum of each
+    other, so a huge or jagged footprint costs only its part near the other one; the buffer
+    is then exact for simple shapes and drawn on a bounded grid for jagged ones (`_near`).
+    """
+    lon, lat, radius = (float(a[0]) for a in bounding_caps([proposed.footprint]))
+    plane = LocalPlane(lon, lat)
+    theirs = planarize(other.footprint, plane, within_m=radius + horizontal_m + 1000.0)
+    reach = horizontal_m + theirs.radius_m
+    whole = planarize(proposed.footprint, plane).shape()
+    mine = shapely.intersection(whole, _box(theirs.core.bounds, reach + 1.0))
+    if mine.is_empty:
+        mine = whole  # within float noise of the minimum: the nearest stretch is reported
+    core = shapely.clip_by_rect(theirs.core, *_box(mine.bounds, reach + 1.0).bounds)
+    if core.is_empty:
+        core = theirs.core
+    simple = complexity(core) <= REGION_EXACT_COMPLEXITY
+    if theirs.radius_m > 0 or not simple:
+        near = _near(core, reach, _box(mine.bounds, 0.0), exact=simple)
+    else:  # as before the limits: the other's own shape buffered by the minimum
+        near = shapely.buffer(core, horizontal_m, quad_segs=16)
     area = shapely.intersection(mine, near)
-    if area.is_empty:  # touching within float noise: report the nearest stretch of ``mine``
-        area = shapely.buffer(shapely.shortest_line(mine, near), 1.0)
+    if area.is_empty:  # touching within float noise: report the nearest point of ``mine``
+        target = theirs.core if near.is_empty else near
+        nearest = shapely.get_coordinates(shapely.shortest_line(mine, target))[0]
+        area = shapely.buffer(shapely.Point(nearest), 1.0)
 
     def unproject(coords: np.ndarray) -> np.ndarray:
         lon, lat = plane.inverse(coords[:, 0], coords[:, 1])
