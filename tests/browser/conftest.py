@@ -21,13 +21,16 @@ import importlib.util
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from support import tactical as _tactical
+from support.api import API
+from support.server import RUNNING, ServerFactory
 
 CHROMIUM = os.environ.get("DECONFLICTION_CHROMIUM", "/usr/bin/chromium")
 TESTS = Path(__file__).resolve().parents[1]
@@ -37,20 +40,6 @@ CONSOLE_INDEX = TESTS.parent / "src" / "deconfliction" / "console_dist" / "index
 CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
 VIEWPORT = {"width": 1440, "height": 900}
 WAIT_MS = 15_000  # the longest any expectation waits (bounded waits only, no timing asserts)
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Load one of the e2e harness's modules (conftest modules are not importable by name)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load("_browser_e2e_harness", TESTS / "e2e" / "conftest.py")
-_tactical = _load("_browser_e2e_tactical", TESTS / "e2e" / "conftest_tactical.py")
 
 
 def _unavailable() -> str | None:
@@ -82,10 +71,10 @@ def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook 
 @pytest.fixture(scope="session")
 def line(session_databases, cli, tmp_path_factory) -> Iterator[Any]:
     """A running server (SQLite, fast detection) with the harness's parties, and its API."""
-    factory = harness.ServerFactory(session_databases, {"_cli": cli}, session_databases,
-                                    tmp_path_factory.mktemp("browser-line"))
+    factory = ServerFactory(session_databases, {"_cli": cli}, session_databases,
+                            tmp_path_factory.mktemp("browser-line"))
     server = factory.start("sqlite", config=_tactical.FAST_CONFIG)
-    api = harness.API(server)
+    api = API(server)
     yield api
     api.close()
     factory.stop_all()
@@ -111,7 +100,7 @@ def pytest_runtest_makereport(item, call):  # noqa: ARG001 - pytest hook signatu
                 report.sections.append(("screenshot", str(path)))
             except Exception as exc:  # noqa: BLE001 - the report must still be made
                 report.sections.append(("screenshot", f"could not take one: {exc}"))
-        for srv in list(harness._RUNNING):
+        for srv in list(RUNNING):
             report.sections.append((f"server stderr ({srv.base_url})", srv.log_text(8000)))
 
 
