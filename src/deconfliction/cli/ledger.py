@@ -67,6 +67,10 @@ def add_commands(
     package.add_argument("--to", dest="end", type=_time, required=True)
     package.add_argument("--area", default=None,
                          help="a GeoJSON Polygon or Circle (a file, or the JSON itself)")
+    package.add_argument("--party", default=None,
+                         help="the package a party may read: its own records, the public ones "
+                              "and its own view of each alert (default: the whole truth, as "
+                              "observers read it)")
     package.add_argument("out", type=Path, help="a directory: incident.json, timeline.png, "
                                                 "map.png")
     database_args(package)
@@ -102,7 +106,13 @@ async def _incident(args: argparse.Namespace,
     area = _area(args.area)
     line = Line(open_store(args))  # type: ignore[arg-type]
     try:
-        incident = (await collect(line, args.start, args.end, area)).to_json()
+        reader = None
+        if args.party is not None:
+            reader = await line.store.interact(lambda repo: repo.party(args.party))
+            if reader is None:
+                print(f"error: no party named {args.party!r}", file=sys.stderr)
+                return 1
+        incident = (await collect(line, args.start, args.end, area, reader=reader)).to_json()
     finally:
         await line.store.close()  # type: ignore[attr-defined]
     args.out.mkdir(parents=True, exist_ok=True)

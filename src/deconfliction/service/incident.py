@@ -113,9 +113,12 @@ async def collect(line: Line, start: float, end: float,
     latest: dict[tuple[str, str], tuple[Leaf, dict[str, Any]]] = {}
     window: list[tuple[Leaf, dict[str, Any]]] = []
     for first in range(0, head.tree_size, PAGE):
-        page = await line.store.interact(
-            lambda repo, a=first: repo.ledger_leaves(a, min(head.tree_size, a + PAGE)))
-        for leaf in page:
+        last = min(head.tree_size, first + PAGE)
+
+        async def read(repo: Repository, a: int = first, b: int = last) -> list[Leaf]:
+            return await repo.ledger_leaves(a, b)
+
+        for leaf in await line.store.interact(read):
             if leaf.time > end or (reader is not None and not access.leaf_readable(leaf, reader)):
                 continue
             entry = leaf.content()

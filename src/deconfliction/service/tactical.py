@@ -15,11 +15,11 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from deconfliction.engine.alerting import AlertBook, Transition, alert_key
+from deconfliction.engine.alerting import AlertBook, Transition, TransitionKind, alert_key
 from deconfliction.engine.conformance import ConformanceMonitor, detect_excursions
 from deconfliction.engine.geodesy import WGS84
 from deconfliction.engine.incursion import detect_incursions
@@ -180,7 +180,7 @@ class DetectionCycle:
             for change in changes:
                 await self._apply_conformance(repo, change.operation_id, change.new_state, now)
             for transition, alert in zip(transitions, alerts, strict=True):
-                await _commit_alert(repo, transition, alert, now)
+                await commit_alert(repo, transition.kind, alert, now)
 
         if dropped or changes or transitions:
             await self.line.store.transact(work)
@@ -285,19 +285,21 @@ class DetectionCycle:
             parties = {a.party for a in details.sides if a.party != UNIDENTIFIED}
             if isinstance(details, Incursion):
                 parties.add(details.constraint.authority)
-            return Alert(transition.alert_id, AlertKind(transition.key[0]), tuple(transition.key),
+            key = cast(tuple[str, ...], transition.key)  # alert_key's (kind, subject, other)
+            return Alert(transition.alert_id, AlertKind(key[0]), key,
                          tuple(sorted(parties)), AlertState.RAISED, now, now, None, details)
         if transition.kind == "updated":
             return replace(previous, details=details, updated_at=now)
         return replace(previous, state=AlertState.CLEARED, updated_at=now, cleared_at=now)
 
 
-async def _commit_alert(repo: Repository, transition: Transition, alert: Alert,
-                        now: float) -> None:
-    """Store ``alert`` after ``transition``, record it in the ledger as one leaf per reader view
-    (`access.alert_entries`) and tell each party concerned its own view, in one unit of work."""
+async def commit_alert(repo: Repository, transition: TransitionKind, alert: Alert,
+                       now: float) -> None:
+    """Store ``alert`` after ``transition`` (raised, updated, cleared), record it in the ledger
+    as one leaf per reader view (`access.alert_entries`) and tell each party concerned its own
+    view, in ``repo``'s unit of work."""
     await repo.put_alert(alert)
-    kind = f"alert.{transition.kind}"
+    kind = f"alert.{transition}"
     at = alert.cleared_at if alert.cleared_at is not None else alert.updated_at
     await repo.append_leaves([evidence.draft(kind, parties, body, at)
                               for parties, body in access.alert_entries(alert)])
