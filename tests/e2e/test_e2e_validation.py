@@ -226,10 +226,11 @@ def test_invalid_replacement_is_refused(api, geo, area, fresh_area, case):
 def test_body_over_1_mib(api, geo, area, nothing_stored):
     body = {"volumes": [_vol(geo, area)], "priority": 0, "state": "accepted",
             "notes": "x" * (1024 * 1024 + 100)}
-    api.problem(_send(api.blue, "/v1/operations", body), 400, "body_too_large")
+    got = api.problem(_send(api.blue, "/v1/operations", body), 413, "body_too_large")
+    assert (got["limit"], got["value"]) == ("body_bytes", 1 << 20)
     api.problem(_send(api.mission, "/v1/constraints", {
         "kind": "no_fly", "volumes": [_vol(geo, area)], "applies_to": "all", "exempt": [],
-        "name": "y" * (1024 * 1024 + 100)}), 400, "body_too_large")
+        "name": "y" * (1024 * 1024 + 100)}), 413, "body_too_large")
 
 
 def test_text_holding_nul_is_refused_alike_on_every_backend(api, geo, area, nothing_stored):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 from fastapi import FastAPI
 
@@ -25,7 +24,7 @@ from deconfliction.api.routes import (
     webhooks,
 )
 from deconfliction.service.hotline import run_escalation
-from deconfliction.service.ledger import RecordingStore, run_signer
+from deconfliction.service.ledger import run_signer
 from deconfliction.service.line import Line
 from deconfliction.service.tactical import run_detection
 from deconfliction.service.webhooks import run_webhooks
@@ -41,10 +40,8 @@ def create_app(
     """An ASGI app serving ``line``: the HTTP API, the hotline's escalation, webhook delivery,
     (unless ``detection`` is False) the tactical detection cycle and any extra ``tasks``; the
     store is closed when the app shuts down. Commits wake this process's event streams. The
-    ledger's tree heads are signed here too, and the store is wrapped so that write responses
-    can carry their receipts. With ``lean`` (the default) the hotline's writes take the lean
-    lane (`api.lean`); without it FastAPI serves them, as it does the rest."""
-    line = replace(line, store=RecordingStore(line.store))
+    ledger's tree heads are signed here too. With ``lean`` (the default) the hotline's writes
+    take the lean lane (`api.lean`); without it FastAPI serves them, as it does the rest."""
     line.store.on_commit(line.live.notifier.notify)
 
     @asynccontextmanager
@@ -82,7 +79,7 @@ def create_app(
     problems.install(app)
     if lean:
         app.add_middleware(LeanLane, routes=hotline.LEAN_ROUTES)  # inside the body limit
-    app.add_middleware(problems.RequestGuard)
+    app.add_middleware(problems.RequestGuard, limits=line.settings.limits)
     for router in (meta.router, events.router, operations.router, constraints.router,
                    tactical.router, hotline.router, link.router, webhooks.router,
                    ledger.router):

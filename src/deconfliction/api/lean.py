@@ -138,9 +138,7 @@ class LeanLane:
             body = _validated(route, data)
             view, extra = await route.handler(line, party, body, params)
         except LineError as error:
-            response = problems.problem(problems.error_status(error), error.code, error.detail,
-                                        **error.extensions)
-            await response(scope, receive, send)
+            await problems.error_response(error)(scope, receive, send)
             return
         except RequestValidationError as error:
             await problems.validation_problem(error)(scope, receive, send)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import uuid
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,11 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deconfliction.api.schemas import NUL_MESSAGE
 from deconfliction.api.views import jsonable
+from deconfliction.model.limits import Limits
 from deconfliction.service import errors
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1 << 20  # 1 MiB
+MAX_BODY_BYTES = Limits().body_bytes  # the default; the guard takes the configured one
 PROBLEM_JSON = "application/problem+json"
 
 STATUS = {
@@ -46,6 +49,7 @@ TITLES = {
     "short_notice": "Short-notice declaration conflicts",
     "missing_ovns": "Awareness key incomplete",
     "body_too_large": "Request body too large",
+    "limit_exceeded": "Over one of the line's limits",
     "rate_limited": "Too many requests",
     "internal_error": "Internal error",
 }
@@ -65,6 +69,8 @@ def problem(status: int, code: str, detail: str, **extensions: Any) -> JSONRespo
 
 def error_status(error: errors.LineError) -> int:
     """The HTTP status a coded error maps to."""
+    if isinstance(error, errors.LimitExceeded):
+        return error.status
     return next(s for cls, s in STATUS.items() if isinstance(error, cls))
 
 
@@ -89,9 +95,18 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
+def error_response(error: errors.LineError) -> JSONResponse:
+    """The problem response a coded error becomes (FastAPI's routes and the lean lane)."""
+    response = problem(error_status(error), error.code, error.detail, **error.extensions)
+    if isinstance(error, errors.RateLimited):  # RFC 9110 §10.2.3: whole seconds
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+    return response
+
+
 def validation_problem(exc: RequestValidationError) -> JSONResponse:
     found = []
-    for e in exc.errors():
+    reported = exc.errors()
+    for e in reported[:errors.MAX_LISTED]:
         message = e.get("msg", "invalid")
         if e.get("type") == "json_invalid":
             message = f"body is not valid JSON: {e.get('ctx', {}).get('error', message)}"
@@ -102,7 +117,7 @@ def validation_problem(exc: RequestValidationError) -> JSONResponse:
         elif e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",):
             message = "the body must be a JSON object (send Content-Type: application/json)"
         found.append(errors.FieldError(_field(tuple(e.get("loc", ()))), message))
-    failure = errors.ValidationFailed(found)
+    failure = errors.ValidationFailed(found, omitted=max(0, len(reported) - len(found)))
     return problem(400, failure.code, failure.detail, **failure.extensions)
 
 
@@ -111,10 +126,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.LineError)
     async def _line_error(_request: Request, exc: errors.LineError) -> JSONResponse:
-        response = problem(error_status(exc), exc.code, exc.detail, **exc.extensions)
-        if isinstance(exc, errors.RateLimited):  # RFC 9110 §10.2.3: whole seconds
-            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
-        return response
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,13 +154,29 @@ def _nul_in_target(scope: Scope) -> str | None:
     return None
 
 
+def too_deep(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text ``raw`` nests arrays and objects deeper than ``limit``: strings
+    are cut out and the brackets left are summed in numpy, so 1 MiB takes a few ms (a parser
+    would recurse, and Python's answers a deep enough body with RecursionError)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKET), np.uint8)
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    return bool(len(steps)) and int(np.cumsum(steps).max()) > limit
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
 class RequestGuard:
-    """Refuse before anything parses them: request bodies over ``limit`` bytes, and a path or
+    """Refuse before anything parses them: bodies over ``limits.body_bytes`` (413), JSON
+    nested deeper than ``limits.nesting_depth`` (400), both naming the limit, and a path or
     query that holds U+0000 (bodies are checked field by field, `schemas.Strict`)."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limits: Limits | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.limits = limits or Limits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,28 +187,32 @@ class RequestGuard:
             await problem(400, failure.code, failure.detail,
                           **failure.extensions)(scope, receive, send)
             return
+        limit = self.limits.body_bytes
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > self.limit:
-                await self._refuse(scope, receive, send)
-            else:  # the HTTP server delivers no more than the declared length
-                await self.app(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
-        more = True
+        more = scope.get("method") not in ("GET", "HEAD", "OPTIONS")
         while more:
             message = await receive()
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 await self._refuse(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if too_deep(body, self.limits.nesting_depth):
+            depth = self.limits.nesting_depth
+            await error_response(errors.LimitExceeded(
+                f"the body nests arrays and objects more than {depth} deep",
+                limit="nesting_depth", value=depth))(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -193,8 +225,7 @@ class RequestGuard:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(400, "body_too_large",
-                           f"request body exceeds {self.limit} bytes (1 MiB)")
+        limit = self.limits.body_bytes
+        response = problem(413, "body_too_large", f"request body exceeds {limit} bytes",
+                           limit="body_bytes", value=limit)
         await response(scope, receive, send)
-
-

@@ -22,6 +22,16 @@ from deconfliction.model.volume import CircleFootprint, Footprint, PolygonFootpr
 
 Position = tuple[float, float]
 
+# Structural ceilings, checked while parsing (a list's length before its items, and a list
+# stops at its first wrong item: ``fail_fast``), so no body can make validation or its error
+# list expensive. The line's configured limits (`model.limits.Limits`, lower by default) are
+# checked by the service and refused naming the limit.
+MAX_RING_POSITIONS = 10_001  # ASTM F3548-21: at most 10,000 vertices per polygon, + closing
+MAX_RINGS = 1_000
+MAX_VOLUMES = 1_000
+MAX_REPORTS = 10_000
+MAX_PARTIES_NAMED = 1_000
+
 
 def _text_time(value: Any) -> Any:
     if isinstance(value, str | datetime):
@@ -64,7 +74,9 @@ class PolygonIn(Strict):
     """GeoJSON Polygon (RFC 7946): closed rings of [lon, lat], exterior first."""
 
     type: Literal["Polygon"]
-    coordinates: Annotated[list[list[Position]], Field(min_length=1)]
+    coordinates: Annotated[
+        list[Annotated[list[Position], Field(max_length=MAX_RING_POSITIONS, fail_fast=True)]],
+        Field(min_length=1, max_length=MAX_RINGS, fail_fast=True)]
 
     def to_model(self) -> PolygonFootprint:
         return PolygonFootprint(tuple(tuple(p for p in ring) for ring in self.coordinates))
@@ -105,10 +117,11 @@ class VolumeIn(Strict):
 class OperationIn(Strict):
     """A declaration: where and when (never why), with priority and awareness key."""
 
-    volumes: list[VolumeIn]
+    volumes: Annotated[list[VolumeIn], Field(max_length=MAX_VOLUMES, fail_fast=True)]
     priority: Annotated[int, Field(ge=-INT32, le=INT32)] = 0
     state: Literal["accepted", "activated", "nonconforming", "contingent"] = "accepted"
-    key: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=10_000)] = []
+    key: Annotated[list[Annotated[str, Field(max_length=64)]],
+                   Field(max_length=10_000, fail_fast=True)] = []
     callsigns: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=100)] = []
     notes: Annotated[str, Field(max_length=10_000)] = ""
 
@@ -152,10 +165,13 @@ class ConstraintIn(Strict):
     """Closed airspace: for every operator (``"all"``) or the named parties, less exemptions."""
 
     kind: Literal["no_fly", "restricted"] = "no_fly"
-    volumes: list[VolumeIn]
+    volumes: Annotated[list[VolumeIn], Field(max_length=MAX_VOLUMES, fail_fast=True)]
     name: Annotated[str, Field(max_length=200)] = ""
-    applies_to: Literal["all"] | Annotated[list[str], Field(min_length=1)] = "all"
-    exempt: list[str] = []
+    applies_to: Literal["all"] | Annotated[
+        list[Annotated[str, Field(max_length=64)]],
+        Field(min_length=1, max_length=MAX_PARTIES_NAMED, fail_fast=True)] = "all"
+    exempt: Annotated[list[Annotated[str, Field(max_length=64)]],
+                      Field(max_length=MAX_PARTIES_NAMED, fail_fast=True)] = []
 
     def kind_model(self) -> ConstraintKind:
         return ConstraintKind(self.kind)
@@ -196,7 +212,8 @@ class StateReportIn(Strict):
 
 
 class TrackBatchIn(Strict):
-    reports: Annotated[list[StateReportIn], Field(min_length=1)]
+    reports: Annotated[list[StateReportIn],
+                       Field(min_length=1, max_length=MAX_REPORTS, fail_fast=True)]
 
 
 class MessageIn(Strict):

@@ -37,14 +37,22 @@ class NotFound(LineError):
     code = "not_found"
 
 
+MAX_LISTED = 20
+"""Field errors listed in one problem; past that they are counted (``errors_omitted``), so a
+body of a million wrong elements cannot make a problem document of a million entries."""
+
+
 class ValidationFailed(LineError):
     code = "validation_error"
 
-    def __init__(self, errors: list[FieldError]) -> None:
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-        super().__init__(detail, errors=[{"field": e.field, "message": e.message}
-                                         for e in errors])
-        self.errors = errors
+    def __init__(self, errors: list[FieldError], *, omitted: int = 0) -> None:
+        listed, omitted = errors[:MAX_LISTED], omitted + max(0, len(errors) - MAX_LISTED)
+        detail = "; ".join(f"{e.field}: {e.message}" for e in listed)
+        extra: dict[str, Any] = {"errors_omitted": omitted} if omitted else {}
+        super().__init__(detail + (f" (and {omitted} more)" if omitted else ""),
+                         errors=[{"field": e.field, "message": e.message} for e in listed],
+                         **extra)
+        self.errors = listed
 
 
 class RateLimited(LineError):
@@ -110,3 +118,19 @@ class ShortNoticeRefused(Refusal):
 class MissingOvns(Refusal):
     code = "missing_ovns"
     always = ("missing_ovns",)
+
+
+class LimitExceeded(LineError):
+    """A request over one of the line's limits (`model.limits.Limits`) that waiting will not
+    lift: names the limit and its value (and the offending field, if one); ``status`` is 400
+    (a shape or count the line will not take) or 413 (a body too large)."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, detail: str, *, limit: str, value: float, status: int = 400,
+                 field: str | None = None) -> None:
+        members: dict[str, Any] = {"limit": limit, "value": value}
+        if field is not None:
+            members["field"] = field
+        super().__init__(detail, **members)
+        self.status = status
