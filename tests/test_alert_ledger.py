@@ -182,8 +182,8 @@ async def test_an_old_format_alert_leaf_is_hash_only_to_every_party(store) -> No
     assert all(access.leaf_readable(leaf, WATCH) for leaf in old)
 
 
-async def test_incident_packages_by_reader(store) -> None:
-    line, clock = await _scenario(store)
+async def test_incident_packages_by_reader(store, tmp_path: Path) -> None:
+    line, _ = await _scenario(store)
     whole = (await collect(line, T0 - 10, T0 + 10)).to_json()
     assert {a["view"] for a in whole["alerts"]} == {access.OBSERVERS_VIEW}
     assert len(whole["alerts"]) == 2
@@ -195,3 +195,9 @@ async def test_incident_packages_by_reader(store) -> None:
                                          for a in package["alerts"])
         text = json.dumps(package)
         assert not [s for s in _others(reader) if s in text], reader.name
+    pytest.importorskip("matplotlib", reason="the incident extra (matplotlib) is not installed")
+    from deconfliction.cli.incident_plots import situation_map, timeline
+
+    for draw in (timeline, situation_map):  # anonymous traffic is drawn too
+        draw(package, tmp_path / "chart.png")
+        assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")

@@ -120,7 +120,9 @@ def situation_map(incident: dict[str, Any], out: Path) -> None:
         for aircraft in a.get("details", {}).get("aircraft", []):
             s = aircraft.get("state") or {}
             if "lon" in s and "lat" in s:
-                trails[aircraft["aircraft_id"]].append((_when(s["time"]), s["lon"], s["lat"]))
+                # a party's package shows another party's aircraft without its identity
+                who = aircraft.get("aircraft_id") or f"traffic in {str(a.get('id', ''))[:8]}"
+                trails[who].append((_when(s["time"]), s["lon"], s["lat"]))
     for aircraft_id, points in trails.items():
         points.sort()
         ax.plot([p[1] for p in points], [p[2] for p in points], "-o", markersize=3)
