@@ -204,11 +204,12 @@ async def _post(line: Line, client: httpx.AsyncClient, hook: Webhook, e: Event) 
         async with asyncio.timeout(limits.webhook_response_s):
             response = await client.send(request, stream=True)
             try:
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= limits.webhook_response_bytes:
-                        break  # the rest is never read: the connection is closed unread
+                read = 0  # raw bytes: a compressed answer is never inflated
+                if not response.is_stream_consumed:  # (an answer made in memory is)
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read >= limits.webhook_response_bytes:
+                            break  # the rest is never read: the connection closes unread
             finally:
                 await response.aclose()
     except Exception as error:  # noqa: BLE001 - any failure is retried
