@@ -26,13 +26,20 @@ from deconfliction.engine.tree_head import (
 )
 from deconfliction.model.message import Message, Recipient, Urgency
 from deconfliction.model.party import Party, Role
-from deconfliction.service import ledger
+from deconfliction.service import evidence, ledger
 from deconfliction.service.ledger_export import export, read_export
 from deconfliction.service.line import Line
 from deconfliction.store import open_store
 
 pytestmark = pytest.mark.anyio
 T0 = 1_800_000_000.0
+
+
+async def send(repo, m: Message) -> None:
+    """``m`` stored and recorded, as sending it does."""
+    recipients = [Recipient(m.id, m.to)]
+    await repo.insert_message(m, recipients)
+    await repo.append_leaves([evidence.message_sent(m, recipients)])
 
 
 @pytest.fixture
@@ -45,12 +52,13 @@ async def exported(tmp_path: Path):
             for name, role in (("blue", Role.OPERATOR), ("red", Role.OPERATOR),
                                ("mission", Role.AUTHORITY), ("watch", Role.OBSERVER)):
                 await repo.add_party(Party(name, role, T0), name * 8)
+                await repo.append_leaves([evidence.party_added(Party(name, role, T0))])
         await store.transact(parties)
         for i in range(20):
             sender, to = [("red", "blue"), ("blue", "red"), ("blue", "mission")][i % 3]
             m = Message(f"m-{i}", sender, to, Urgency.ROUTINE, f"subject {i}", "body", (),
                         T0 + i)
-            await store.transact(lambda r, m=m: r.insert_message(m, [Recipient(m.id, m.to)]))
+            await store.transact(lambda r, m=m: send(r, m))
             if i == 8:  # the party saves a head part-way
                 key = await ledger.signing_key(line)
                 await ledger.sign_pending(line, key)
@@ -98,11 +106,11 @@ async def test_need_to_know_in_the_export(tmp_path: Path) -> None:
     line = Line(store, clock=lambda: T0)
     try:
         async def setup(repo):
-            for name in ("blue", "red", "mission"):
-                await repo.add_party(Party(name, Role.OPERATOR, T0), name * 8)
-            await repo.add_party(Party("watch", Role.OBSERVER, T0), "watch" * 8)
-            m = Message("m", "blue", "red", Urgency.ROUTINE, "secret", "", (), T0)
-            await repo.insert_message(m, [Recipient("m", "red")])
+            for name, role in (("blue", Role.OPERATOR), ("red", Role.OPERATOR),
+                               ("mission", Role.OPERATOR), ("watch", Role.OBSERVER)):
+                await repo.add_party(Party(name, role, T0), name * 8)
+                await repo.append_leaves([evidence.party_added(Party(name, role, T0))])
+            await send(repo, Message("m", "blue", "red", Urgency.ROUTINE, "secret", "", (), T0))
         await store.transact(setup)
         files = {}
         for party in ("blue", "red", "mission", "watch"):

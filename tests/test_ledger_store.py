@@ -22,15 +22,24 @@ from deconfliction.engine.merkle import (
     verify_inclusion,
 )
 from deconfliction.engine.tree_head import verify_tree_head
-from deconfliction.model.alert import Alert, AlertKind, AlertState
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
+from deconfliction.model.ledger import Leaf
 from deconfliction.model.link import LinkTest, PartyLink, PartyStatus
 from deconfliction.model.message import Message, Recipient, ReplyKind, Urgency
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.track import StateReport, Track
 from deconfliction.model.volume import CircleFootprint, Volume
-from deconfliction.service import evidence, ledger
+from deconfliction.service import (
+    constraints,
+    evidence,
+    hotline,
+    ledger,
+    link,
+    operations,
+    parties,
+    tracks,
+)
 from deconfliction.service.line import Line
 
 pytestmark = pytest.mark.anyio
@@ -44,9 +53,17 @@ def line_on(store, now: float = T0) -> Line:
 async def add_parties(store, *names: str) -> None:
     async def work(repo):
         for name in names:
-            await repo.add_party(Party(name, Role.OPERATOR, T0), hashlib.sha256(
-                name.encode()).hexdigest())
+            party = Party(name, Role.OPERATOR, T0)
+            await repo.add_party(party, hashlib.sha256(name.encode()).hexdigest())
+            await repo.append_leaves([evidence.party_added(party)])
     await store.transact(work)
+
+
+async def declare(repo, op: Operation) -> Leaf:
+    """``op`` stored and recorded in this unit of work, as declaring it does."""
+    await repo.insert_operation(op)
+    (leaf,) = await repo.append_leaves([evidence.operation_changed(op, first=True)])
+    return leaf
 
 
 def volume() -> Volume:
@@ -70,51 +87,66 @@ async def leaves(store):
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_every_write_appends_its_leaf(store) -> None:
-    await add_parties(store, "blue", "red")
-    op = an_operation("op-1", "blue")
-    await store.transact(lambda r: r.insert_operation(op))
-    await store.transact(lambda r: r.update_operation(
-        an_operation("op-1", "blue", state=OperationState.ENDED, updated_at=T0 + 2)))
-    closed = Constraint("k-1", "blue", ConstraintKind.NO_FLY, "Aleppo", (volume(),), None, (),
-                        ConstraintState.ACTIVE, "k-1-1", 1, T0 + 3, T0 + 3)
-    await store.transact(lambda r: r.insert_constraint(closed))
+async def test_every_use_case_records_its_change_and_returns_the_receipt(store) -> None:
+    """Each write appends the leaf recording it in its own unit of work (service.evidence) and
+    returns that leaf; the entries say what was done, readable by whom they always were."""
+    clock = [T0]
+    line = Line(store, clock=lambda: clock[0])
+    blue, _ = await parties.add_party(line, "blue", Role.OPERATOR, T0)
+    red, _ = await parties.add_party(line, "red", Role.OPERATOR, T0)
+    un, _ = await parties.add_party(line, "un", Role.AUTHORITY, T0)
+    receipts = []
+    declared = await operations.declare_operation(line, blue, operations.DeclareOperation(
+        (volume(),), priority=5, callsigns=("BLUE 1",), notes="private"), T0 + 1)
+    receipts.append(declared.receipt)
+    ended = await operations.end_operation(line, blue, declared.operation.id,
+                                           declared.operation.ovn, T0 + 2)
+    receipts.append(ended.receipt)
+    published = await constraints.publish_constraint(line, un, constraints.PublishConstraint(
+        ConstraintKind.NO_FLY, (volume(),), "Aleppo"), T0 + 3)
+    receipts.append(published.receipt)
     report = StateReport("blue-1", T0 + 4, 36.2, 37.3, 7600.0, 230.0, 270.0, 0.0)
-    await store.transact(lambda r: r.put_tracks([Track("blue", report, T0 + 4.5)]))
-    alert = Alert("a-1", AlertKind.CONFLICT, ("conflict", "x", "y"), ("blue", "red"),
-                  AlertState.RAISED, T0 + 5, T0 + 5, None, {"distance_m": float("inf")})
-    await store.transact(lambda r: r.put_alert(alert))
-    await store.transact(lambda r: r.put_alert(Alert(
-        "a-1", AlertKind.CONFLICT, alert.key, alert.parties, AlertState.CLEARED, T0 + 5, T0 + 6,
-        T0 + 6, {})))
-    message = Message("m-1", "blue", "red", Urgency.URGENT, "turning", "north", (), T0 + 7)
-    await store.transact(lambda r: r.insert_message(
-        message, [Recipient("m-1", "red", escalate_at=T0 + 67)]))
-    assert await store.transact(lambda r: r.mark_delivered("red", ["m-1"], T0 + 8)) == ["m-1"]
-    await store.transact(lambda r: r.put_recipient(Recipient(
-        "m-1", "red", T0 + 8, None, None, None, 1, T0 + 127)))  # escalated at its deadline
-    await store.transact(lambda r: r.put_recipient(Recipient(
-        "m-1", "red", T0 + 8, ReplyKind.WILL_COMPLY, "ok", T0 + 9, 1, None)))
-    await store.transact(lambda r: r.put_party_link(PartyLink(
-        "red", PartyStatus.TALKS_SUSPENDED, T0 + 10)))
-    await store.transact(lambda r: r.put_party_link(PartyLink(   # contacts only: not recorded
-        "red", PartyStatus.TALKS_SUSPENDED, T0 + 10, ("blue",))))
-    await store.transact(lambda r: r.insert_link_test(LinkTest("t-1", "blue", T0 + 11, {})))
-    await store.transact(lambda r: r.add_link_ack("t-1", "red", T0 + 12))
-    await store.transact(lambda r: r.revoke_party("red", T0 + 13))
+    receipts.append((await tracks.report_tracks(line, blue, [report], T0 + 4.5)).receipt)
+    assert (await tracks.report_tracks(line, blue, [report], T0 + 5)).receipt is None  # stale
+    sent = await hotline.send_message(line, blue, to="red", urgency=Urgency.URGENT,
+                                      subject="turning", body="north", refs=[], now=T0 + 7)
+    receipts.append(sent.receipt)
+    message = sent.value[0]
+    await hotline.get_message(line, red, message.id, T0 + 8)  # delivered: a receipt
+    await hotline.get_message(line, red, message.id, T0 + 9)  # once
+    assert await hotline.escalate_due(line, T0 + 66.9) == 0
+    assert await hotline.escalate_due(line, T0 + 68) == 1  # recorded at its deadline, T0 + 67
+    replied = await hotline.reply(line, red, message.id, ReplyKind.WILL_COMPLY, "ok", T0 + 69)
+    receipts.append(replied.receipt)
+    suspended = await link.set_status(line, red, PartyStatus.TALKS_SUSPENDED, T0 + 70)
+    receipts.append(suspended.receipt)
+    again = await link.set_status(line, red, PartyStatus.TALKS_SUSPENDED, T0 + 70)
+    assert again.receipt is None  # nothing changed
+    await hotline.set_escalation_contacts(line, red, ["blue"], T0 + 70)  # not recorded
+    tested = await link.send_link_test(line, blue, T0 + 71)
+    receipts.append(tested.receipt)
+    acked = await link.ack_link_test(line, red, tested.value.id, T0 + 72)
+    receipts.append(acked.receipt)
+    assert (await link.ack_link_test(line, red, tested.value.id, T0 + 73)).receipt is None
+    await parties.revoke_party(line, "red", T0 + 74)
 
     found = await leaves(store)
     assert [leaf.index for leaf in found] == list(range(len(found)))
     assert [(leaf.kind, leaf.parties) for leaf in found] == [
-        ("party.added", (PUBLIC,)), ("party.added", (PUBLIC,)),
+        ("party.added", (PUBLIC,)), ("party.added", (PUBLIC,)), ("party.added", (PUBLIC,)),
         ("operation.declared", ("blue",)), ("operation.ended", ("blue",)),
         ("constraint.published", (PUBLIC,)), ("tracks.reported", ("blue",)),
-        ("alert.raised", ("blue", "red")), ("alert.cleared", ("blue", "red")),
         ("message.sent", ("blue", "red")), ("message.delivered", ("blue", "red")),
         ("message.escalated", ("blue", "red")), ("message.replied", ("blue", "red")),
         ("party.status", (PUBLIC,)), ("line.test", (PUBLIC,)), ("line.test.ack", (PUBLIC,)),
         ("party.revoked", (PUBLIC,)),
     ]
+    by_index = {leaf.index: leaf for leaf in found}
+    for receipt in receipts:  # each use case's receipt is the leaf that was stored
+        assert by_index[receipt.index] == receipt
+    assert [r.kind for r in receipts] == [
+        "operation.declared", "operation.ended", "constraint.published", "tracks.reported",
+        "message.sent", "message.replied", "party.status", "line.test", "line.test.ack"]
     for leaf in found:  # RFC 9162 leaf hash of the RFC 8785 bytes, which say what was done
         assert leaf.leaf_hash == hashlib.sha256(b"\x00" + leaf.entry).digest()
         content = leaf.content()
@@ -122,18 +154,56 @@ async def test_every_write_appends_its_leaf(store) -> None:
         assert content["kind"] == leaf.kind and tuple(content["parties"]) == leaf.parties
         assert len(content["salt"]) == 32
     by_kind = {leaf.kind: leaf.content() for leaf in found}
-    declared = by_kind["operation.declared"]["body"]
-    assert declared["notes"] == "private" and declared["callsigns"] == ["BLUE 1"]
+    body = by_kind["operation.declared"]["body"]
+    assert body["notes"] == "private" and body["callsigns"] == ["BLUE 1"]
     assert by_kind["operation.declared"]["time"] == "2027-01-15T08:00:01Z"
-    assert by_kind["alert.raised"]["body"]["details"] == {"distance_m": "inf"}  # made explicit
-    tracks = by_kind["tracks.reported"]["body"]
-    assert tracks["count"] == 1 and tracks["aircraft"] == ["blue-1"]
-    assert tracks["reports_sha256"] == hashlib.sha256(rfc8785.dumps([{
+    assert by_kind["operation.ended"]["body"]["state"] == "ended"
+    body = by_kind["tracks.reported"]["body"]
+    assert body["count"] == 1 and body["aircraft"] == ["blue-1"]
+    assert body["reports_sha256"] == hashlib.sha256(rfc8785.dumps([{
         "aircraft_id": "blue-1", "time": T0 + 4, "lat": 36.2, "lon": 37.3, "altitude_m": 7600.0,
         "ground_speed_mps": 230.0, "track_deg": 270.0, "vertical_rate_mps": 0.0}])).hexdigest()
+    assert by_kind["message.delivered"]["body"]["delivered_at"] == "2027-01-15T08:00:08Z"
     assert by_kind["message.escalated"]["body"]["due_at"] == "2027-01-15T08:01:07Z"
+    assert by_kind["message.escalated"]["time"] == "2027-01-15T08:01:07Z"
+    assert by_kind["message.escalated"]["body"]["escalation"] == 1
     assert by_kind["message.replied"]["body"]["reply"] == "will_comply"
     assert by_kind["party.status"]["body"]["status"] == "talks_suspended"
+
+
+async def test_entry_bytes_of_each_kind_are_those_of_earlier_versions() -> None:
+    """Ledgers written before keep verifying and mean the same: each kind's entry, for a fixed
+    salt, is byte for byte what the repository wrote when it recorded writes itself."""
+    from unittest import mock
+
+    op = an_operation("op-1", "blue")
+    closed = Constraint("k-1", "un", ConstraintKind.NO_FLY, "Aleppo", (volume(),), None, (),
+                        ConstraintState.ACTIVE, "k-1-1", 1, T0 + 3, T0 + 3)
+    report = StateReport("blue-1", T0 + 4, 36.2, 37.3, 7600.0, 230.0, 270.0, 0.0)
+    message = Message("m-1", "blue", "red", Urgency.URGENT, "turning", "north", (), T0 + 7)
+    asked = Recipient("m-1", "red", T0 + 8, None, None, None, 1, T0 + 127)
+    answered = Recipient("m-1", "red", T0 + 8, ReplyKind.WILL_COMPLY, "ok", T0 + 9, 1, None)
+    with mock.patch("secrets.token_hex", return_value="ab" * 16):
+        drafts = [
+            evidence.party_added(Party("blue", Role.OPERATOR, T0)),
+            evidence.operation_changed(op, first=True),
+            evidence.constraint_changed(closed, first=True),
+            evidence.tracks_reported([Track("blue", report, T0 + 4.5)]),
+            evidence.message_sent(message, [Recipient("m-1", "red", escalate_at=T0 + 67)]),
+            evidence.message_delivered("m-1", "red", "blue", T0 + 8),
+            evidence.message_escalated(asked, "blue", T0 + 67),
+            evidence.message_replied(answered, "blue"),
+            evidence.party_status(PartyLink("red", PartyStatus.TALKS_SUSPENDED, T0 + 10)),
+            evidence.link_test_sent(LinkTest("t-1", "blue", T0 + 11, {})),
+            evidence.link_test_acked("t-1", "red", T0 + 12),
+            evidence.party_revoked("red", T0 + 13),
+        ]
+    digest = hashlib.sha256(b"".join(d.entry for d in drafts)).hexdigest()
+    # the SHA-256 of these entries as the repository's own recording wrote them (commit ffa9c53)
+    assert digest == EARLIER_ENTRIES_SHA256, [d.entry for d in drafts]
+
+
+EARLIER_ENTRIES_SHA256 = "4e54b606b6e4c7d7378c8b5fe0d42dfc0c168c5b7535263334c966c38952f27e"
 
 
 async def test_a_failed_unit_of_work_leaves_no_leaf(store) -> None:
@@ -141,21 +211,21 @@ async def test_a_failed_unit_of_work_leaves_no_leaf(store) -> None:
     before = len(await leaves(store))
 
     async def work(repo):
-        await repo.insert_operation(an_operation("op-x", "blue"))
-        assert len(repo.recorded) == 1
+        leaf = await declare(repo, an_operation("op-x", "blue"))
+        assert leaf.index == before
         raise RuntimeError("refused after the write")
 
     with pytest.raises(RuntimeError):
         await store.transact(work)
     assert len(await leaves(store)) == before
     assert await store.interact(lambda r: r.operation("op-x")) is None
-    await store.transact(lambda r: r.insert_operation(an_operation("op-y", "blue")))
+    await store.transact(lambda r: declare(r, an_operation("op-y", "blue")))
     assert [leaf.index for leaf in await leaves(store)] == list(range(before + 1))
 
 
 async def test_concurrent_writers_get_gap_free_indices(store) -> None:
     await add_parties(store, "blue")
-    await asyncio.gather(*(store.transact(lambda r, i=i: r.insert_operation(
+    await asyncio.gather(*(store.transact(lambda r, i=i: declare(r, 
         an_operation(f"op-{i}", "blue"))) for i in range(20)))
     found = await leaves(store)
     assert [leaf.index for leaf in found] == list(range(21))
@@ -189,7 +259,7 @@ async def test_append_leaves_stores_the_drafts_as_given_with_the_next_indices(st
 @pytest.mark.postgres
 async def test_postgres_race_on_the_leaf_index_is_retried_not_refused(database_factory) -> None:
     db = database_factory.create("postgres")
-    store = ledger.RecordingStore(db.open_store())
+    store = db.open_store()
     try:
         await add_parties(store, "blue")
         attempts = {0: 0, 1: 0}
@@ -201,22 +271,16 @@ async def test_postgres_race_on_the_leaf_index_is_retried_not_refused(database_f
                 await repo.ledger_size()  # both read the ledger's end ...
                 if attempts[i] == 1:
                     both_read.wait()  # ... before either appends
-                await repo.insert_operation(an_operation(f"op-{i}", "blue"))
-                return i
+                return await declare(repo, an_operation(f"op-{i}", "blue"))
             return work
 
-        async def write(i: int):
-            with ledger.collecting() as recorded:
-                await store.transact(racer(i))
-            return recorded
-
-        got = await asyncio.gather(write(0), write(1))
+        got = await asyncio.gather(store.transact(racer(0)), store.transact(racer(1)))
         assert sum(attempts.values()) >= 3, f"no transaction was retried: {attempts}"
-        assert sorted(r[0].index for r in got) == [1, 2]  # the committed attempts' leaves
+        assert sorted(leaf.index for leaf in got) == [1, 2]  # the committed attempts' leaves
         found = await leaves(store)
         assert [leaf.index for leaf in found] == [0, 1, 2]
-        for recorded in got:
-            assert found[recorded[0].index] == recorded[0]
+        for receipt in got:
+            assert found[receipt.index] == receipt
     finally:
         await store.close()
 
@@ -241,7 +305,7 @@ async def test_signed_heads_roots_proofs_and_consistency(store) -> None:
     await add_parties(store, "blue", "red")
     first = await ledger.sign_pending(line, key)
     for i in range(9):
-        await store.transact(lambda r, i=i: r.insert_operation(an_operation(f"op-{i}", "blue")))
+        await store.transact(lambda r, i=i: declare(r, an_operation(f"op-{i}", "blue")))
     second = await ledger.sign_pending(line, key, limit=6)  # a backlog over several heads
     third = await ledger.sign_pending(line, key)
     assert (first.tree_size, second.tree_size, third.tree_size) == (2, 8, 11)
@@ -284,7 +348,7 @@ async def test_proofs_hold_where_low_nodes_are_hashed_up_from_leaves(store) -> N
     heads = [await ledger.sign_pending(line, key)]
     for batch in (4, 13, 1, 31, 33):
         for i in range(batch):
-            await store.transact(lambda r, i=i, b=batch: r.insert_operation(
+            await store.transact(lambda r, i=i, b=batch: declare(r, 
                 an_operation(f"op-{b}-{i}", "blue")))
         heads.append(await ledger.sign_pending(line, key, limit=batch - 1 if batch > 1 else 1))
         heads.append(await ledger.sign_pending(line, key))
@@ -328,7 +392,7 @@ async def test_two_signers_at_once_agree(database) -> None:
             keys[0].public_key().public_bytes_raw()}  # one key, however many processes
         for round_ in range(5):
             for i in range(3):
-                await stores[round_ % 2].transact(lambda r, i=i, n=round_: r.insert_operation(
+                await stores[round_ % 2].transact(lambda r, i=i, n=round_: declare(r, 
                     an_operation(f"op-{n}-{i}", "blue")))
             await asyncio.gather(*(ledger.sign_pending(line, key)
                                    for line, key in zip(lines, keys, strict=True)))
@@ -366,7 +430,7 @@ async def test_bad_proof_arguments_are_refused(store) -> None:
 async def test_entries_by_need_to_know(store) -> None:
     line = line_on(store)
     await add_parties(store, "blue", "red")
-    await store.transact(lambda r: r.insert_operation(an_operation("op-1", "blue")))
+    await store.transact(lambda r: declare(r, an_operation("op-1", "blue")))
     for reader, full in ((Party("blue", Role.OPERATOR, T0), [True, True, True]),
                          (Party("red", Role.OPERATOR, T0), [True, True, False]),
                          (Party("watch", Role.OBSERVER, T0), [True, True, True])):
@@ -374,15 +438,16 @@ async def test_entries_by_need_to_know(store) -> None:
         assert [f for _, f in page.leaves] == full and page.size == 3
 
 
-async def test_recording_store_hands_receipts_of_committed_units_only(store) -> None:
-    recording = ledger.RecordingStore(store)
-    await add_parties(recording, "blue")
-    with ledger.collecting() as recorded:
-        await recording.transact(lambda r: r.insert_operation(an_operation("op-1", "blue")))
-        with pytest.raises(RuntimeError):
-            async def refused(repo):
-                await repo.insert_operation(an_operation("op-2", "blue"))
-                raise RuntimeError("no")
-            await recording.transact(refused)
-    assert [leaf.index for leaf in recorded] == [1]
-    assert recording.backend == store.backend
+async def test_a_receipt_is_the_committed_units_leaf(store) -> None:
+    await add_parties(store, "blue")
+
+    async def refused(repo):
+        await declare(repo, an_operation("op-2", "blue"))
+        raise RuntimeError("no")
+
+    refusing = store.transact(refused)
+    receipt, failed = await asyncio.gather(  # committed together on SQLite
+        store.transact(lambda r: declare(r, an_operation("op-1", "blue"))), refusing,
+        return_exceptions=True)
+    assert isinstance(failed, RuntimeError)
+    assert receipt.index == 1 and await leaves(store) == [(await leaves(store))[0], receipt]

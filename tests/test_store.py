@@ -22,6 +22,7 @@ from deconfliction.model.constraint import Constraint, ConstraintKind, Constrain
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import CircleFootprint, PolygonFootprint, Volume
+from deconfliction.service import evidence
 from deconfliction.store import open_store
 
 pytestmark = pytest.mark.anyio
@@ -454,10 +455,12 @@ async def test_ledger_leaves_of_concurrent_units_are_gap_free(store) -> None:
 
     def add(i: int):
         async def work(repo):
-            await repo.add_party(Party(f"p{i:02d}", Role.OPERATOR, T0), token_hash(f"t{i}"))
+            party = Party(f"p{i:02d}", Role.OPERATOR, T0)
+            await repo.add_party(party, token_hash(f"t{i}"))
+            recorded = await repo.append_leaves([evidence.party_added(party)])
             if i == 5:
                 raise ValueError("refused")
-            return [leaf.index for leaf in repo.recorded]
+            return [leaf.index for leaf in recorded]
         return work
 
     results = await asyncio.gather(*(store.transact(add(i)) for i in range(12)),

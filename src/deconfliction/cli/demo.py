@@ -213,7 +213,8 @@ async def seed(line: Line, start: float) -> Demo:
                 key=tuple(declared[c].ovn for c in sortie.overrides),
                 callsigns=(sortie.callsign,), notes=sortie.notes), when)
         declared[sortie.callsign] = done.operation
-    return Demo(start, members, tokens, {c: o.id for c, o in declared.items()}, zone.id)
+    return Demo(start, members, tokens, {c: o.id for c, o in declared.items()},
+                zone.value.id)
 
 
 # --- the simulated aircraft -----------------------------------------------------------------
@@ -307,11 +308,12 @@ class HotlineScript:
 
     async def opening(self, now: float) -> None:
         """The mission reminds everyone of the zone; both operators acknowledge."""
-        message, _ = await hotline.send_message(
+        sent = await hotline.send_message(
             self.line, self.demo.parties["observer-mission"], to=BROADCAST,
             urgency=Urgency.ROUTINE, subject="Aleppo no-fly zone in force",
             body="No military flights within 15 km of Aleppo city centre, surface to FL600, "
                  "until further notice. Acknowledge.", refs=[self.demo.no_fly_zone], now=now)
+        message = sent.value[0]
         for k, party in enumerate(("west-aoc", "east-aoc")):
             self.later(now + REPLY_AFTER_S * (k + 1), lambda p=party: self.reply(
                 p, message.id, ReplyKind.ACKNOWLEDGED, "Acknowledged."))
@@ -321,7 +323,7 @@ class HotlineScript:
         which answers that it will turn away (and the script has it do so)."""
         own = next(a for a in details["aircraft"] if a.get("own"))
         encounter = details["encounter"]
-        message, _ = await hotline.send_message(
+        sent = await hotline.send_message(
             self.line, self.demo.parties["west-aoc"], to="east-aoc", urgency=Urgency.ROUTINE,
             subject=f"{own['callsign']}: your traffic closing",
             body=f"Traffic at {_where(_theirs(details))} is closing on our "
@@ -329,18 +331,20 @@ class HotlineScript:
                  f"{encounter['dcpa_m'] / 1852:.1f} NM in {encounter['tcpa_s']:.0f} s. "
                  "Request it turn away.",
             refs=[alert.id, self.demo.operations[own["callsign"]]], now=now)
+        message = sent.value[0]
         self.later(now + REPLY_AFTER_S, lambda: self.reply(
             "east-aoc", message.id, ReplyKind.WILL_COMPLY, "Turning away now."))
 
     async def on_incursion(self, alert: Alert, details: dict[str, Any], now: float) -> None:
         """The mission cannot tell whose aircraft it is: an urgent call to every operator.
         West answers at once; east receives it and stays silent, then answers late."""
-        message, _ = await hotline.send_message(
+        sent = await hotline.send_message(
             self.line, self.demo.parties["observer-mission"], to=BROADCAST,
             urgency=Urgency.URGENT, subject="Aircraft entering the Aleppo no-fly zone",
             body=f"An aircraft at {_where(_theirs(details))} is entering, or about to enter, "
                  "the Aleppo no-fly zone. Whose is it? Turn it away now and reply.",
             refs=[alert.id, self.demo.no_fly_zone], now=now)
+        message = sent.value[0]
         east = self.demo.parties["east-aoc"]  # its console lists the call: delivered
         self.later(now + 2.0, lambda: hotline.list_messages(
             self.line, east, limit=20, now=self.line.clock()))

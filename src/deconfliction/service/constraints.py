@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Volume
+from deconfliction.service import evidence
 from deconfliction.service.errors import (
     AlreadyEnded,
     FieldError,
@@ -16,6 +17,7 @@ from deconfliction.service.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from deconfliction.service.evidence import Recorded
 from deconfliction.service.line import Line
 from deconfliction.service.operations import new_ovn
 from deconfliction.service.validation import volume_errors
@@ -65,14 +67,14 @@ async def _tell_everyone(repo: Repository, constraint: Constraint, kind: str, no
 
 async def publish_constraint(
     line: Line, party: Party, command: PublishConstraint, now: float
-) -> Constraint:
+) -> Recorded[Constraint]:
     """Publish or replace a constraint; every other party is told."""
     _require_authority(party)
     errors = volume_errors(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s)
     if errors:
         raise ValidationFailed(errors)
 
-    async def work(repo: Repository) -> Constraint:
+    async def work(repo: Repository) -> Recorded[Constraint]:
         await _check_names(repo, command)
         if command.constraint_id is None:
             constraint = Constraint(
@@ -82,8 +84,10 @@ async def publish_constraint(
                 ovn=new_ovn(), version=1, created_at=now, updated_at=now,
             )
             await repo.insert_constraint(constraint)
+            (receipt,) = await repo.append_leaves([
+                evidence.constraint_changed(constraint, first=True)])
             await _tell_everyone(repo, constraint, "constraint.published", now)
-            return constraint
+            return Recorded(constraint, receipt)
         previous = await _owned(repo, party, command.constraint_id, command.ovn)
         constraint = replace(
             previous, kind=command.kind, name=command.name, volumes=command.volumes,
@@ -91,8 +95,10 @@ async def publish_constraint(
             ovn=new_ovn(), version=previous.version + 1, updated_at=now,
         )
         await repo.update_constraint(constraint)
+        (receipt,) = await repo.append_leaves([
+            evidence.constraint_changed(constraint, first=False)])
         await _tell_everyone(repo, constraint, "constraint.changed", now)
-        return constraint
+        return Recorded(constraint, receipt)
 
     return await line.store.transact(work)
 
@@ -115,18 +121,20 @@ async def _owned(
 
 async def withdraw_constraint(
     line: Line, party: Party, constraint_id: str, ovn: str, now: float
-) -> Constraint:
+) -> Recorded[Constraint]:
     """Withdraw a constraint: it stays on record and closes nothing any more."""
     _require_authority(party)
 
-    async def work(repo: Repository) -> Constraint:
+    async def work(repo: Repository) -> Recorded[Constraint]:
         previous = await _owned(repo, party, constraint_id, ovn)
         constraint = replace(previous, state=ConstraintState.WITHDRAWN,
                              ovn=new_ovn(), version=previous.version + 1,
                              updated_at=now)
         await repo.update_constraint(constraint)
+        (receipt,) = await repo.append_leaves([
+            evidence.constraint_changed(constraint, first=False)])
         await _tell_everyone(repo, constraint, "constraint.withdrawn", now)
-        return constraint
+        return Recorded(constraint, receipt)
 
     return await line.store.transact(work)
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from deconfliction.engine.ledger_entry import (
     SALT_BYTES,
@@ -25,16 +26,26 @@ from deconfliction.engine.ledger_entry import (
     track_rows_digest,
 )
 from deconfliction.engine.merkle import leaf_hash
-from deconfliction.model.alert import Alert
-from deconfliction.model.constraint import Constraint
-from deconfliction.model.ledger import LeafDraft
+from deconfliction.model.constraint import Constraint, ConstraintState
+from deconfliction.model.ledger import PUBLIC, Leaf, LeafDraft
 from deconfliction.model.link import LinkTest, PartyLink
 from deconfliction.model.message import Message, Recipient
-from deconfliction.model.operation import Operation
+from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party
 from deconfliction.model.time import rfc3339
 from deconfliction.model.track import Track
 from deconfliction.model.volume import Volume, footprint_to_geojson
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded(Generic[T]):
+    """What a write returns: its result and the ledger leaf recording it, the write's receipt
+    (None when the write changed nothing the ledger records)."""
+
+    value: T
+    receipt: Leaf | None
 
 
 def draft(kind: str, parties: Iterable[str], body: dict[str, Any], at: float) -> LeafDraft:
@@ -87,13 +98,6 @@ def tracks_body(tracks: Sequence[Track]) -> dict[str, Any]:
             "received_at": rfc3339(max(t.received_at for t in tracks))}
 
 
-def alert_body(a: Alert) -> dict[str, Any]:
-    return {"id": a.id, "kind": a.kind.value, "key": list(a.key), "state": a.state.value,
-            "parties": list(a.parties), "raised_at": rfc3339(a.raised_at),
-            "updated_at": rfc3339(a.updated_at), "cleared_at": _when(a.cleared_at),
-            "details": a.details}
-
-
 def message_body(m: Message, recipients: Sequence[Recipient]) -> dict[str, Any]:
     return {"id": m.id, "from": m.sender, "to": m.to, "urgency": m.urgency.value,
             "subject": m.subject, "body": m.body, "refs": list(m.refs), "time": rfc3339(m.time),
@@ -130,3 +134,70 @@ def link_ack_body(test_id: str, party: str, at: float) -> dict[str, Any]:
 def party_body(p: Party) -> dict[str, Any]:
     return {"name": p.name, "role": p.role.value, "created_at": rfc3339(p.created_at)}
 
+
+
+# the leaves of each kind of change, with who may read them --------------------------------
+# Readers as the line has always recorded them: a record's owner, the parties of a message,
+# every party (`PUBLIC`) for what every party is shown anyway; observers read every entry.
+
+def party_added(p: Party) -> LeafDraft:
+    return draft("party.added", [PUBLIC], party_body(p), p.created_at)
+
+
+def party_revoked(name: str, at: float) -> LeafDraft:
+    return draft("party.revoked", [PUBLIC], {"name": name, "revoked_at": rfc3339(at)}, at)
+
+
+def operation_changed(o: Operation, *, first: bool) -> LeafDraft:
+    """An operation declared (``first``), replaced, its state changed, or ended."""
+    kind = ("operation.declared" if first else "operation.ended"
+            if o.state is OperationState.ENDED else "operation.updated")
+    return draft(kind, [o.owner], operation_body(o), o.updated_at)
+
+
+def constraint_changed(k: Constraint, *, first: bool) -> LeafDraft:
+    """A constraint published (``first``), replaced or withdrawn."""
+    kind = ("constraint.published" if first else "constraint.updated"
+            if k.state is ConstraintState.ACTIVE else "constraint.withdrawn")
+    return draft(kind, [PUBLIC], constraint_body(k), k.updated_at)
+
+
+def tracks_reported(tracks: Sequence[Track]) -> LeafDraft:
+    """A batch of accepted state reports (not empty), readable by the parties reporting."""
+    return draft("tracks.reported", {t.party for t in tracks}, tracks_body(tracks),
+                 max(t.received_at for t in tracks))
+
+
+def message_sent(m: Message, recipients: Sequence[Recipient]) -> LeafDraft:
+    return draft("message.sent", [m.sender, *(r.party for r in recipients)],
+                 message_body(m, recipients), m.time)
+
+
+def message_delivered(message_id: str, party: str, sender: str, at: float) -> LeafDraft:
+    """The first delivery of a message to ``party``: readable by it and the sender."""
+    return draft("message.delivered", (party, sender), delivered_body(message_id, party, at),
+                 at)
+
+
+def message_replied(r: Recipient, sender: str) -> LeafDraft:
+    assert r.replied_at is not None
+    return draft("message.replied", (r.party, sender), replied_body(r), r.replied_at)
+
+
+def message_escalated(r: Recipient, sender: str, due_at: float) -> LeafDraft:
+    """A recipient escalated (``r`` after the escalation) at the deadline ``due_at``."""
+    return draft("message.escalated", (r.party, sender), escalated_body(r, due_at), due_at)
+
+
+def party_status(link: PartyLink) -> LeafDraft:
+    """A party's declared status (``link.status_at`` set)."""
+    assert link.status_at is not None
+    return draft("party.status", [PUBLIC], status_body(link), link.status_at)
+
+
+def link_test_sent(test: LinkTest) -> LeafDraft:
+    return draft("line.test", [PUBLIC], link_test_body(test), test.time)
+
+
+def link_test_acked(test_id: str, party: str, at: float) -> LeafDraft:
+    return draft("line.test.ack", [PUBLIC], link_ack_body(test_id, party, at), at)

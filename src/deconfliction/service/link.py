@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 from deconfliction.model.link import LinkTest, PartyLink, PartyStatus
 from deconfliction.model.party import Party, Role
 from deconfliction.model.time import rfc3339
+from deconfliction.service import evidence
 from deconfliction.service.errors import NotFound, PermissionDenied
+from deconfliction.service.evidence import Recorded
 from deconfliction.service.line import Line
 from deconfliction.service.parties import tell_every_party
 from deconfliction.store.base import Repository
@@ -65,48 +67,60 @@ async def line_state(line: Line) -> LineState:
     return LineState(entries, test)
 
 
-async def set_status(line: Line, party: Party, status: PartyStatus, now: float) -> PartyLink:
-    """Record ``party``'s declared status and tell every party."""
+async def set_status(
+    line: Line, party: Party, status: PartyStatus, now: float
+) -> Recorded[PartyLink]:
+    """Record ``party``'s declared status and tell every party (the ledger records a change,
+    not a status declared again at the same instant)."""
     _writer(party)
 
-    async def work(repo: Repository) -> PartyLink:
-        link = (await repo.party_links()).get(party.name) or PartyLink(party.name)
-        link = replace(link, status=status, status_at=now)
+    async def work(repo: Repository) -> Recorded[PartyLink]:
+        before = (await repo.party_links()).get(party.name) or PartyLink(party.name)
+        link = replace(before, status=status, status_at=now)
         await repo.put_party_link(link)
+        receipt = None
+        if (link.status, link.status_at) != (before.status, before.status_at):
+            (receipt,) = await repo.append_leaves([evidence.party_status(link)])
         await tell_every_party(repo, "party.status", now, {
             "party": party.name, "status": status.value, "since": rfc3339(now)})
-        return link
+        return Recorded(link, receipt)
 
     return await line.store.transact(work)
 
 
-async def send_link_test(line: Line, party: Party, now: float) -> LinkTest:
+async def send_link_test(line: Line, party: Party, now: float) -> Recorded[LinkTest]:
     """A ``line.test`` event to every active party (the sender too)."""
     _writer(party)
     test = LinkTest(str(uuid.uuid4()), party.name, now, {})
 
-    async def work(repo: Repository) -> LinkTest:
+    async def work(repo: Repository) -> Recorded[LinkTest]:
         await repo.insert_link_test(test)
+        (receipt,) = await repo.append_leaves([evidence.link_test_sent(test)])
         await tell_every_party(repo, "line.test", now, {
             "test_id": test.id, "from": party.name, "time": rfc3339(now)})
-        return test
+        return Recorded(test, receipt)
 
     return await line.store.transact(work)
 
 
-async def ack_link_test(line: Line, party: Party, test_id: str, now: float) -> LinkTest:
-    """``party``'s client answered the test (any party may; the first answer counts)."""
+async def ack_link_test(
+    line: Line, party: Party, test_id: str, now: float
+) -> Recorded[LinkTest]:
+    """``party``'s client answered the test (any party may; the first answer counts and is
+    recorded)."""
 
-    async def work(repo: Repository) -> LinkTest:
+    async def work(repo: Repository) -> Recorded[LinkTest]:
         test = await repo.link_test(test_id)
         if test is None:
             raise NotFound(f"no link test {test_id!r}")
         if party.name in test.acks:
-            return test
+            return Recorded(test, None)
         await repo.add_link_ack(test_id, party.name, now)
+        (receipt,) = await repo.append_leaves([evidence.link_test_acked(test_id, party.name,
+                                                                        now)])
         await repo.append_event(test.sender, "line.test.ack", now, {
             "test_id": test_id, "party": party.name, "round_trip_s": now - test.time})
-        return replace(test, acks={**test.acks, party.name: now})
+        return Recorded(replace(test, acks={**test.acks, party.name: now}), receipt)
 
     return await line.store.transact(work)
 

@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from deconfliction.model.party import Party, Role
+from deconfliction.service import evidence
 from deconfliction.service.errors import (
     AlreadyExists,
     FieldError,
@@ -43,6 +44,7 @@ async def add_party(line: Line, name: str, role: Role, now: float) -> tuple[Part
         if await repo.party(name) is not None:
             raise AlreadyExists(f"a party named {name!r} exists already")
         await repo.add_party(party, token_hash(token))
+        await repo.append_leaves([evidence.party_added(party)])
 
     await line.store.transact(work)
     return party, token
@@ -60,7 +62,8 @@ async def revoke_party(line: Line, name: str, now: float) -> None:
     async def work(repo: Repository) -> None:
         if await repo.party(name) is None:
             raise NotFound(f"no party named {name!r}")
-        await repo.revoke_party(name, now)
+        if await repo.revoke_party(name, now):
+            await repo.append_leaves([evidence.party_revoked(name, now)])
 
     await line.store.transact(work)
     line.live.notifier.cut(name, REVOKED)

@@ -182,10 +182,8 @@ class WebhookRepo(Protocol):
 
 
 class LedgerRepo(Protocol):
-    """The ledger: leaves (appended by the write methods themselves, in their transaction),
-    the Merkle tree's nodes, signed heads and the signing key."""
-
-    recorded: list[Leaf]  # the leaves this unit of work appended
+    """The ledger: leaves (appended by the service's use cases in their unit of work), the
+    Merkle tree's nodes, signed heads and the signing key."""
 
     async def append_leaves(self, drafts: Sequence[LeafDraft]) -> list[Leaf]:
         """Append these leaves in this unit of work, in order, with the next indices; returns

@@ -3,8 +3,8 @@
 Write transactions run SERIALIZABLE, so a conflict check and the write it guards cannot
 interleave with another; the database aborts one of two racing transactions (SQLSTATE 40001,
 or 40P01 on deadlock) and ``transact`` runs it again. Each unit of work runs whole on a worker
-thread with its own connection (``store.unit_of_work``): the database, not the event loop, decides how
-transactions interleave.
+thread with its own connection (``store.unit_of_work``): the database, not the event loop,
+decides how transactions interleave.
 """
 
 from __future__ import annotations

@@ -23,16 +23,12 @@ from sqlalchemy.engine import Row
 
 from deconfliction.engine.cells import cover
 from deconfliction.engine.footprint import geographic_bounds
-from deconfliction.engine.ledger_entry import PUBLIC
 from deconfliction.model import fastjson
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
 from deconfliction.model.event import Event
-from deconfliction.model.ledger import Leaf
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
-from deconfliction.model.time import rfc3339
 from deconfliction.model.volume import Volume, footprint_from_geojson, footprint_to_geojson
-from deconfliction.store import ledger_records as records
 from deconfliction.store.base import IndexedVolume
 from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
@@ -86,15 +82,14 @@ def _party_from_row(row: Row[Any]) -> Party:
 class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
     """Repository functions over one connection (inside whatever transaction it holds).
 
-    Each write method also appends the ledger leaf that records it (``LedgerSql._record``),
-    in the same transaction, so the services need not know about the ledger.
+    They store and read; what the ledger records of a write is the service's
+    (``service.evidence``), appended with `append_leaves` in the same unit of work.
     """
 
     def __init__(self, connection: ThreadConnection, leaf_batch: LeafBatch | None = None) -> None:
         self._c = connection
         self._leaf_batch = leaf_batch  # a group commit's leaves (SQLite), else one insert each
         self.appended: list[Event] = []  # the events this unit of work appended, in order
-        self.recorded: list[Leaf] = []  # ledger leaves this unit of work appended
 
     # parties -------------------------------------------------------------------------------
     async def add_party(self, p: Party, token_hash: str) -> None:
@@ -102,7 +97,6 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
             name=p.name, role=p.role.value, token_hash=token_hash,
             created_at=p.created_at, revoked_at=p.revoked_at,
         ))
-        await self._record("party.added", [PUBLIC], records.party_body(p), p.created_at)
 
     async def party(self, name: str) -> Party | None:
         row = (await self._c.execute(_PARTY, {"name": name})).first()
@@ -120,11 +114,7 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
             update(party).where(party.c.name == name, party.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
-        if result.rowcount != 1:
-            return False
-        await self._record("party.revoked", [PUBLIC], {"name": name, "revoked_at": rfc3339(at)},
-                           at)
-        return True
+        return bool(result.rowcount == 1)
 
     # volumes and their cells ---------------------------------------------------------------
     async def _put_volumes(
@@ -205,8 +195,6 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
         await self._c.execute(insert(operation).values(id=o.id, **self._operation_values(o)))
         await self._put_volumes(_OPERATION, o.id, o.volumes,
                                 o.state is not OperationState.ENDED, replacing=False)
-        await self._record("operation.declared", [o.owner], records.operation_body(o),
-                           o.updated_at)
 
     async def update_operation(self, o: Operation) -> None:
         await self._c.execute(
@@ -214,8 +202,6 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
         )
         await self._put_volumes(_OPERATION, o.id, o.volumes,
                                 o.state is not OperationState.ENDED, replacing=True)
-        kind = "operation.ended" if o.state is OperationState.ENDED else "operation.updated"
-        await self._record(kind, [o.owner], records.operation_body(o), o.updated_at)
 
     async def operation(self, operation_id: str) -> Operation | None:
         found = await self.operations(ids=[operation_id], include_ended=True)
@@ -260,8 +246,6 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
             insert(airspace_constraint).values(id=k.id, **self._constraint_values(k)))
         await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
                                 k.state is ConstraintState.ACTIVE, replacing=False)
-        await self._record("constraint.published", [PUBLIC], records.constraint_body(k),
-                           k.updated_at)
 
     async def update_constraint(self, k: Constraint) -> None:
         await self._c.execute(update(airspace_constraint)
@@ -269,9 +253,6 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
                               .values(**self._constraint_values(k)))
         await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
                                 k.state is ConstraintState.ACTIVE, replacing=True)
-        kind = ("constraint.updated" if k.state is ConstraintState.ACTIVE
-                else "constraint.withdrawn")
-        await self._record(kind, [PUBLIC], records.constraint_body(k), k.updated_at)
 
     async def constraint(self, constraint_id: str) -> Constraint | None:
         found = await self.constraints(ids=[constraint_id])

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import Row
 
-from deconfliction.engine.ledger_entry import PUBLIC
-from deconfliction.model.ledger import Leaf
 from deconfliction.model.link import LinkTest, PartyLink, PartyStatus
 from deconfliction.model.message import Message, Recipient, ReplyKind, Urgency
-from deconfliction.store import ledger_records as records
 from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
     airspace_constraint,
@@ -33,8 +30,6 @@ from deconfliction.store.unit_of_work import ThreadConnection
 _INSERT_MESSAGE = hot(insert(message))
 _INSERT_RECIPIENT = hot(insert(message_recipient))
 _MESSAGE = hot(select(message).where(message.c.id == bindparam("id")))
-_SENDERS = hot(select(message.c.id, message.c.sender)
-               .where(message.c.id.in_(bindparam("ids", expanding=True))))
 _MARK_DELIVERED = hot(
     update(message_recipient)
     .where(message_recipient.c.party == bindparam("recipient"),
@@ -60,16 +55,10 @@ def _recipient_values(r: Recipient) -> dict[str, Any]:
                 escalate_at=r.escalate_at)
 
 
-def _first_time(*times: float | None) -> float:
-    """The first of these times that is known (a record's time when a field is missing)."""
-    return next((t for t in times if t is not None), 0.0)
-
-
 class HotlineSql:
     """Mixed into the SQL repository; shares its connection."""
 
     _c: ThreadConnection
-    _record: Callable[..., Awaitable[Leaf]]  # LedgerSql: appends the leaf recording a write
 
     # messages -------------------------------------------------------------------------------
     async def insert_message(self, m: Message, recipients: Sequence[Recipient]) -> None:
@@ -79,8 +68,6 @@ class HotlineSql:
         await self._c.execute(_INSERT_RECIPIENT, [
             {"message_id": r.message_id, "party": r.party, **_recipient_values(r)}
             for r in recipients])
-        await self._record("message.sent", [m.sender, *(r.party for r in recipients)],
-                           records.message_body(m, recipients), m.time)
 
     async def message(self, message_id: str) -> Message | None:
         row = (await self._c.execute(_MESSAGE, {"id": message_id})).first()
@@ -112,24 +99,11 @@ class HotlineSql:
         return _recipient(row) if row else None
 
     async def put_recipient(self, r: Recipient) -> None:
-        """Store a recipient's reply or escalation (the ledger records which it was)."""
+        """Store a recipient's delivery, reply and escalation state."""
         t = message_recipient
-        before = (await self._c.execute(
-            select(t, message.c.sender).join(message, message.c.id == t.c.message_id)
-            .where(t.c.message_id == r.message_id, t.c.party == r.party))).first()
         await self._c.execute(update(t).where(t.c.message_id == r.message_id,
                                               t.c.party == r.party)
                               .values(**_recipient_values(r)))
-        if before is None:
-            return
-        old, parties = _recipient(before), (r.party, before.sender)
-        if (r.reply, r.reply_text, r.replied_at) != (old.reply, old.reply_text, old.replied_at):
-            await self._record("message.replied", parties, records.replied_body(r),
-                               _first_time(r.replied_at, old.replied_at, r.delivered_at))
-        if r.escalations > old.escalations:  # at the deadline that passed
-            due = _first_time(old.escalate_at, r.escalate_at)
-            await self._record("message.escalated", parties, records.escalated_body(r, due),
-                               due)
 
     async def mark_delivered(
         self, party: str, message_ids: Sequence[str], at: float
@@ -138,13 +112,7 @@ class HotlineSql:
             return []
         result = await self._c.execute(_MARK_DELIVERED, {
             "recipient": party, "ids": list(message_ids), "delivered": at})
-        delivered = [r.message_id for r in result]
-        if delivered:  # a receipt each, readable by the recipient and the message's sender
-            senders = await self._c.execute(_SENDERS, {"ids": delivered})
-            for row in sorted(senders, key=lambda row: delivered.index(row.id)):
-                await self._record("message.delivered", (party, row.sender),
-                                   records.delivered_body(row.id, party, at), at)
-        return delivered
+        return [r.message_id for r in result]
 
     async def due_recipients(self, now: float, limit: int) -> list[Recipient]:
         t = message_recipient
@@ -170,26 +138,18 @@ class HotlineSql:
                 for r in await self._c.execute(select(party_link))}
 
     async def put_party_link(self, link: PartyLink) -> None:
-        """Store a party's status and contacts; a status change is recorded in the ledger."""
+        """Store a party's status and contacts."""
         values = dict(status=link.status.value, status_at=link.status_at,
                       contacts=json.dumps(list(link.contacts)))
-        before = (await self._c.execute(select(party_link.c.status, party_link.c.status_at)
-                                        .where(party_link.c.party == link.party))).first()
-        if before is None:
+        result = await self._c.execute(update(party_link)
+                                       .where(party_link.c.party == link.party).values(**values))
+        if result.rowcount == 0:
             await self._c.execute(insert(party_link).values(party=link.party, **values))
-        else:
-            await self._c.execute(update(party_link).where(party_link.c.party == link.party)
-                                  .values(**values))
-        old = (before.status, before.status_at) if before else (PartyStatus.NORMAL.value, None)
-        if (link.status.value, link.status_at) != old and link.status_at is not None:
-            await self._record("party.status", [PUBLIC], records.status_body(link),
-                               link.status_at)
 
     # link tests -----------------------------------------------------------------------------
     async def insert_link_test(self, test: LinkTest) -> None:
         await self._c.execute(insert(link_test).values(id=test.id, sender=test.sender,
                                                        time=test.time))
-        await self._record("line.test", [PUBLIC], records.link_test_body(test), test.time)
 
     async def link_test(self, test_id: str) -> LinkTest | None:
         row = (await self._c.execute(select(link_test).where(link_test.c.id == test_id))).first()
@@ -207,5 +167,3 @@ class HotlineSql:
     async def add_link_ack(self, test_id: str, party: str, at: float) -> None:
         await self._c.execute(insert(link_test_ack).values(test_id=test_id, party=party,
                                                            acked_at=at))
-        await self._record("line.test.ack", [PUBLIC], records.link_ack_body(test_id, party, at),
-                           at)

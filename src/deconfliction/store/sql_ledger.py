@@ -13,7 +13,6 @@ which the store retries: committed leaves always form a gap-free prefix 0..n-1.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +30,7 @@ from sqlalchemy import (
 from sqlalchemy import update as update_
 from sqlalchemy.engine import Row
 
-from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
-from deconfliction.engine.merkle import NodeId, leaf_hash, node_hash
+from deconfliction.engine.merkle import NodeId, node_hash
 from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.fastjson import dumps_text
 from deconfliction.model.ledger import Leaf, LeafDraft, SigningKey
@@ -129,11 +127,9 @@ def _head(row: Any) -> SignedTreeHead:
 
 
 class LedgerSql:
-    """Mixed into the SQL repository; shares its connection. ``recorded`` lists the leaves this
-    unit of work appended (a receipt for each, once it commits)."""
+    """Mixed into the SQL repository; shares its connection."""
 
     _c: ThreadConnection
-    recorded: list[Leaf]
     _leaf_batch: LeafBatch | None
 
     # appending (in the writer's transaction) ------------------------------------------------
@@ -157,17 +153,7 @@ class LedgerSql:
             batch.next += len(drafts)
             leaves = [d.at(first + i) for i, d in enumerate(drafts)]
             batch.pending += leaves
-        self.recorded += leaves
         return leaves
-
-    async def _record(
-        self, kind: str, parties: Iterable[str], body: dict[str, Any], at: float
-    ) -> Leaf:
-        """Append one leaf recording a change made in this unit of work at time ``at``."""
-        names = tuple(sorted(set(parties)))
-        entry = entry_bytes(kind, at, names, body, secrets.token_hex(SALT_BYTES))
-        (leaf,) = await self.append_leaves([LeafDraft(at, kind, names, entry, leaf_hash(entry))])
-        return leaf
 
     async def insert_leaves(self, leaves: Sequence[Leaf]) -> None:
         """Insert a group commit's numbered leaves (``LeafBatch``), in one statement."""

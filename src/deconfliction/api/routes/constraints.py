@@ -10,7 +10,6 @@ from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.schemas import ConstraintIn, ConstraintReplaceIn
 from deconfliction.api.views import constraint_view, with_receipt
 from deconfliction.service import constraints as service
-from deconfliction.service import ledger
 
 router = APIRouter(prefix="/v1/constraints", tags=["constraints"])
 
@@ -27,10 +26,9 @@ def _command(body: ConstraintIn, **identity: Any) -> service.PublishConstraint:
 async def publish(
     body: ConstraintIn, party: CurrentParty, line: LineDep, response: Response
 ) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        constraint = await service.publish_constraint(line, party, _command(body), line.clock())
-    response.headers["Location"] = f"/v1/constraints/{constraint.id}"
-    return with_receipt(constraint_view(constraint), recorded)
+    published = await service.publish_constraint(line, party, _command(body), line.clock())
+    response.headers["Location"] = f"/v1/constraints/{published.value.id}"
+    return with_receipt(constraint_view(published.value), published.receipt)
 
 
 @router.get("", summary="Every constraint")
@@ -48,9 +46,8 @@ async def replace(
     constraint_id: str, body: ConstraintReplaceIn, party: CurrentParty, line: LineDep
 ) -> dict[str, Any]:
     command = _command(body, constraint_id=constraint_id, ovn=body.ovn)
-    with ledger.collecting() as recorded:
-        constraint = await service.publish_constraint(line, party, command, line.clock())
-    return with_receipt(constraint_view(constraint), recorded)
+    published = await service.publish_constraint(line, party, command, line.clock())
+    return with_receipt(constraint_view(published.value), published.receipt)
 
 
 @router.delete("/{constraint_id}", summary="Withdraw a constraint (carrying its current ovn)")
@@ -60,7 +57,5 @@ async def withdraw(
     party: CurrentParty,
     line: LineDep,
 ) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        withdrawn = await service.withdraw_constraint(line, party, constraint_id, ovn,
-                                                      line.clock())
-    return with_receipt(constraint_view(withdrawn), recorded)
+    withdrawn = await service.withdraw_constraint(line, party, constraint_id, ovn, line.clock())
+    return with_receipt(constraint_view(withdrawn.value), withdrawn.receipt)

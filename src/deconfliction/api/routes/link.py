@@ -11,7 +11,7 @@ from deconfliction.api.schemas import StatusIn
 from deconfliction.api.views import link_test_view, party_link_view, with_receipt
 from deconfliction.model.link import PartyStatus
 from deconfliction.model.time import rfc3339
-from deconfliction.service import ledger, link
+from deconfliction.service import link
 
 router = APIRouter(prefix="/v1", tags=["line"])
 
@@ -34,9 +34,8 @@ async def state(_party: CurrentParty, line: LineDep) -> dict[str, Any]:
 
 @router.post("/line/test", status_code=201, summary="Send a link test to every party")
 async def test(party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        sent = await link.send_link_test(line, party, line.clock())
-    return with_receipt(link_test_view(sent), recorded)
+    sent = await link.send_link_test(line, party, line.clock())
+    return with_receipt(link_test_view(sent.value), sent.receipt)
 
 
 @router.get("/line/test/{test_id}", summary="A link test and each party's round trip")
@@ -46,13 +45,11 @@ async def test_result(test_id: str, _party: CurrentParty, line: LineDep) -> dict
 
 @router.post("/line/test/{test_id}/ack", summary="Answer a link test (measures your round trip)")
 async def ack(test_id: str, party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        done = await link.ack_link_test(line, party, test_id, line.clock())
-    return with_receipt(link_test_view(done), recorded)
+    done = await link.ack_link_test(line, party, test_id, line.clock())
+    return with_receipt(link_test_view(done.value), done.receipt)
 
 
 @router.put("/parties/me/status", summary="Declare your status (shown to all; delivery unchanged)")
 async def set_status(body: StatusIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    with ledger.collecting() as recorded:
-        done = await link.set_status(line, party, PartyStatus(body.status), line.clock())
-    return with_receipt(party_link_view(done), recorded)
+    done = await link.set_status(line, party, PartyStatus(body.status), line.clock())
+    return with_receipt(party_link_view(done.value), done.receipt)
