@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test console chromium bench clean constraints
+.PHONY: demo test install install-test console chromium bench clean constraints \
+        bench-hostile bench-crash bench-soak bench-reliability
 
 # The console (console/, built with npm) goes into the package, which serves it at "/".
 CONSOLE_DIST    := src/deconfliction/console_dist/index.html
@@ -59,6 +60,17 @@ bench: install-test
 	$(BIN)/python bench/tactical.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/ledger.py
+
+# Reliability (RELIABILITY.md): attacks beside honest load, kill -9 rounds, a 10-minute soak.
+# DATABASE_URL=postgresql://… runs them on PostgreSQL instead of a temp SQLite file.
+RELIABILITY_DB := $(if $(DATABASE_URL),--database-url $(DATABASE_URL))
+bench-hostile: install-test
+	$(BIN)/python bench/hostile.py $(RELIABILITY_DB)
+bench-crash: install-test
+	$(BIN)/python bench/crash.py $(RELIABILITY_DB)
+bench-soak: install-test
+	$(BIN)/python bench/soak.py $(RELIABILITY_DB)
+bench-reliability: bench-hostile bench-crash bench-soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo.db* console/node_modules src/deconfliction/console_dist
