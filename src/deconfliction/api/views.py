@@ -6,18 +6,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from deconfliction.engine.strategic import Region
-from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
-from deconfliction.model.ledger import Leaf
+from deconfliction.model.ledger import Leaf, SignedTreeHead
 from deconfliction.model.link import LinkTest, PartyLink
 from deconfliction.model.message import Message, Recipient
 from deconfliction.model.operation import Operation
 from deconfliction.model.party import Party
 from deconfliction.model.time import rfc3339
 from deconfliction.model.track import Aircraft, StateReport, Track
-from deconfliction.model.volume import Volume, footprint_to_geojson
+from deconfliction.model.volume import Region, Volume, footprint_to_geojson
 from deconfliction.model.webhook import Webhook
 from deconfliction.service import access
 from deconfliction.service.access import Kind, Relation

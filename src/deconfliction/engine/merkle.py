@@ -39,6 +39,8 @@ from typing import Any, Protocol
 
 import rfc8785
 
+from deconfliction.model.ledger import HASH_SIZE, NodeId  # value types the store shares
+
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -62,17 +64,11 @@ __all__ = [
     "verify_inclusion",
 ]
 
-HASH_SIZE = 32
-"""Bytes in every digest of the tree (SHA-256)."""
-
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 """Root of the empty tree: the hash of the empty string (RFC 9162 §2.1.1)."""
 
 _LEAF_PREFIX = b"\x00"  # RFC 9162 §2.1.1: domain separation of leaves ...
 _NODE_PREFIX = b"\x01"  # ... and interior nodes, against second-preimage attacks.
-
-NodeId = tuple[int, int]
-"""``(level, index)`` of a complete aligned subtree: leaves ``[index * 2**level, ...)``."""
 
 
 class VerificationError(Exception):

@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import numpy as np
 import shapely
@@ -28,7 +27,7 @@ from deconfliction.engine.footprint import (
 )
 from deconfliction.engine.geodesy import WGS84, LocalPlane, geodesic_distance
 from deconfliction.model.units import Metres
-from deconfliction.model.volume import Footprint, Volume
+from deconfliction.model.volume import Footprint, Region, Volume
 
 __all__ = [
     "TOLERANCE_M",
@@ -195,17 +194,6 @@ def conflicting(
         if overlap_in_time(proposed[p.proposed], others[p.other], shift_s)
         and vertically_close(proposed[p.proposed], others[p.other], vertical_m, shift_m)
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """A 4D region; the footprint is GeoJSON (a Polygon or MultiPolygon)."""
-
-    footprint: dict[str, Any]
-    altitude_lower_m: Metres
-    altitude_upper_m: Metres
-    time_start: float
-    time_end: float
 
 
 REGION_EXACT_COMPLEXITY = 20_000

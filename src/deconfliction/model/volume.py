@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from deconfliction.model.units import Metres, Seconds
 
@@ -70,3 +71,15 @@ def footprint_from_geojson(data: dict) -> Footprint:
     return PolygonFootprint(
         tuple(tuple((float(p[0]), float(p[1])) for p in ring) for ring in data["coordinates"])
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A 4D region the engine works out (where two volumes come too close); the footprint is
+    GeoJSON (a Polygon or MultiPolygon)."""
+
+    footprint: dict[str, Any]
+    altitude_lower_m: Metres
+    altitude_upper_m: Metres
+    time_start: float
+    time_end: float

@@ -11,12 +11,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from deconfliction.engine.merkle import NodeId
-from deconfliction.engine.tree_head import SignedTreeHead
 from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
-from deconfliction.model.ledger import Leaf, LeafDraft, SigningKey
+from deconfliction.model.ledger import Leaf, LeafDraft, NodeId, SignedTreeHead, SigningKey
 from deconfliction.model.link import LinkTest, PartyLink
 from deconfliction.model.message import Message, Recipient
 from deconfliction.model.operation import Operation
