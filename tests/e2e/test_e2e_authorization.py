@@ -642,26 +642,20 @@ def export_captures(exports: dict[str, Path]) -> dict[str, list[Capture]]:
 
 
 @pytest.fixture(scope="module")
-def incident_captures(world: World) -> dict[str, Any]:
-    """``incident export`` over the whole scenario: per party where the CLI offers it
-    (``--party``), else the one package there is (``None`` key)."""
+def incident_captures(world: World) -> dict[str, Capture]:
+    """``incident export --party P`` over the whole scenario, for every party."""
     pytest.importorskip("matplotlib", reason="the incident extra (matplotlib) is not installed")
-    helped = subprocess.run([sys.executable, "-m", "deconfliction", "incident", "export",
-                             "--help"], capture_output=True, text=True, timeout=120)
-    per_party = "--party" in helped.stdout
     window = ["--from", _iso(world.started - 120), "--to", _iso(time.time() + 60)]
-    readers: tuple[str | None, ...] = PARTIES if per_party else (None,)
-    runs = {party: (world.tmp / f"incident-{party or 'line'}",
-                    ["--party", party] if party else []) for party in readers}
-    done = run_cli(world, *(["incident", "export", *window, *extra, str(out)]
-                            for out, extra in runs.values()))
-    packages: dict[str | None, Capture] = {}
-    for (party, (out, extra)), (code, err) in zip(runs.items(), done, strict=True):
-        assert code == 0, f"incident export {' '.join(extra)}: {err}"
+    outs = {party: world.tmp / f"incident-{party}" for party in PARTIES}
+    done = run_cli(world, *(["incident", "export", *window, "--party", party, str(out)]
+                            for party, out in outs.items()))
+    packages: dict[str, Capture] = {}
+    for (party, out), (code, err) in zip(outs.items(), done, strict=True):
+        assert code == 0, f"incident export --party {party}: {err}"
         text = (out / "incident.json").read_text()
-        packages[party] = Capture(party or "(any)", f"incident export {' '.join(extra)} "
-                                  f"{out.name}/incident.json", text, json.loads(text))
-    return {"per_party": per_party, "packages": packages}
+        packages[party] = Capture(party, f"incident export --party {party} "
+                                  f"({out.name}/incident.json)", text, json.loads(text))
+    return packages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -724,20 +718,7 @@ def assert_no_leaks(world: World, captures: list[Capture], reader: str) -> None:
                     pytrace=False)
 
 
-LEAKING_TODAY = ("issue 12: alert ledger entries carry the other party's aircraft id, callsign "
-                 "and party to every party concerned (fixed by H1a's per-reader alert leaves)")
-
-
-def _xfail_today(reader: str, *, who: frozenset[str]) -> Any:
-    marks = [pytest.mark.xfail(strict=True, reason=LEAKING_TODAY)] if reader in who else []
-    return pytest.param(reader, marks=marks, id=reader)
-
-
-# the parties concerned by the scenario's alerts today read every alert leaf in full
-_IN_ALERTS = frozenset({"blue", "red", "mission"})
-
-
-@pytest.mark.parametrize("reader", [_xfail_today(r, who=_IN_ALERTS) for r in READERS])
+@pytest.mark.parametrize("reader", READERS)
 def test_no_leak_in_any_get_endpoint(world, http_captures, reader):
     assert_no_leaks(world, http_captures[reader], reader)
 
@@ -755,29 +736,36 @@ def test_no_leak_in_webhook_payloads(world, webhook_captures, reader):
     assert_no_leaks(world, webhook_captures[reader], reader)
 
 
-@pytest.mark.parametrize("reader", [_xfail_today(r, who=_IN_ALERTS) for r in PARTIES])
+@pytest.mark.parametrize("reader", PARTIES)
 def test_no_leak_in_ledger_exports(world, export_captures, reader):
     assert_no_leaks(world, export_captures[reader], reader)
 
 
-_NO_INCIDENT_VIEW = ("issue 12: `incident export` makes one package of the whole truth (no "
-                     "per-party view); handed to a party, it leaks")
-
-
-@pytest.mark.parametrize("reader", [
-    pytest.param(r, id=r, marks=[] if r in OBSERVERS else [
-        pytest.mark.xfail(strict=True, reason=_NO_INCIDENT_VIEW)]) for r in PARTIES])
+@pytest.mark.parametrize("reader", PARTIES)
 def test_no_leak_in_incident_packages(world, incident_captures, reader):
-    packages = incident_captures["packages"]
-    if incident_captures["per_party"]:
-        assert_no_leaks(world, [packages[reader]], reader)
-        return
-    found = leaks(world, [packages[None]], reader)
-    if reader not in OBSERVERS:
-        pytest.fail(f"`incident export` has no --party: its one package is the whole truth; "
-                    f"given to {reader} it would leak {len(found)} time(s):\n"
-                    + "\n".join(found[:30]), pytrace=False)
-    assert not found, "\n".join(found[:30])
+    package = incident_captures[reader]
+    assert_no_leaks(world, [package], reader)
+    # not vacuous: the reader's package holds its views of the alerts that concern it
+    concerned = {i for i, a in world.truth.items()
+                 if reader in OBSERVERS or reader in world.concerned(a)}
+    shown = json.dumps(package.data["alerts"])
+    assert all(i in shown for i in concerned), (reader, sorted(concerned))
+
+
+@pytest.mark.parametrize("reader", PARTIES)
+def test_incident_package_leaves_prove_inclusion(world, incident_captures, reader):
+    """Each entry of a reader's package is in the signed tree (checked independently)."""
+    data = incident_captures[reader].data
+    head = data["tree_head"]
+    check_head(head, Ed25519PublicKey.from_public_bytes(
+        base64.b64decode(data["key"]["public_key"])))
+    assert data["ledger"], f"{reader}'s package holds no ledger entries"
+    for leaf in data["ledger"]:
+        digest = _leaf_hash(leaf["entry"])
+        assert digest.hex() == leaf["leaf_hash"], f"leaf {leaf['index']}: hash mismatch"
+        root = inclusion_root(digest, leaf["index"], head["tree_size"],
+                              [bytes.fromhex(p) for p in leaf["inclusion_proof"]])
+        assert root is not None and root.hex() == head["root_hash"], leaf["index"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -850,8 +838,7 @@ def test_observer_export_holds_every_alerts_full_truth(world, exports):
                           f"observer's export")
 
 
-@pytest.mark.parametrize("party", [_xfail_today(p, who=_IN_ALERTS)
-                                   for p in PARTIES if p not in OBSERVERS])
+@pytest.mark.parametrize("party", [p for p in PARTIES if p not in OBSERVERS])
 def test_party_export_holds_no_other_identity(world, exports, party):
     _, leaves = _export_entries(exports[party])
     others = [p for p in world.planes.values() if p.party != party]
