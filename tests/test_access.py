@@ -222,3 +222,12 @@ def test_a_fellow_addressee_never_reads_another_recipients_reply() -> None:
         assert full == sees, reader.name
         assert ("moving to FL220" in json.dumps(view)) == ("blue" in sees), reader.name
     assert message_view(m, rs, party("green")) == {}
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from deconfliction.model import alert as alert_module
+    for module in (access, alert_module):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -55,15 +55,15 @@ __all__ = [
     "Relation",
     "alert_details",
     "alert_entries",
+    "alert_view",
     "cut",
     "entry_view",
     "in_full",
+    "leaf_readable",
+    "leaf_relation",
     "readable",
     "recipient_relation",
-    "leaf_readable",
     "relation_to",
-    "alert_view",
-    "leaf_relation",
 ]
 
 
