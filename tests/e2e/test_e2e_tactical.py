@@ -600,21 +600,3 @@ def test_nonconformance_then_back_inside(tactical, area, fresh_area, geo):
         wait_for(lambda: (alert_by_id(api, "watch", nc["id"]) or {}).get("state") == "cleared",
                  CLEAR_TIMEOUT_S, "the nonconformance alert to clear")
         feeder.check()
-
-
-def test_nonconforming_for_60_s_makes_the_operation_contingent(backend, tactical,
-                                                               contingency_excursion):
-    # The scenario (conftest_tactical._contingency_excursion) started with the SQLite tactical
-    # server, so its 60+ s mostly overlap other tests. SQLite only: see there.
-    if backend != "sqlite":
-        pytest.skip("the 60 s contingency wait runs on SQLite only (suite runtime)")
-    api = tactical
-    op, feeder, _started = contingency_excursion
-    assert api.get_op("blue", op["id"])["state"] in ("accepted", "activated", "nonconforming",
-                                                     "contingent")
-    wait_for(lambda: api.get_op("blue", op["id"])["state"] == "contingent", 100,
-             "the operation to become contingent", every_s=1.0)
-    states = [e["data"]["state"] for e in api.events("red")
-              if e["kind"] == "operation.state" and e["data"]["operation_id"] == op["id"]]
-    assert states == ["nonconforming", "contingent"], states
-    feeder.check()
