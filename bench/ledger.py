@@ -17,9 +17,9 @@ Overhead: parties declare operations, send hotline messages and report batches o
 through the service, and the same as HTTP requests to the app in process (ASGI: routing,
 validation, authentication, the receipt), alternating rounds with the ledger on (the signer
 running beside, as in ``serve``, and what it has not signed when a round ends signed within the
-round's time) and off (the repository's ``_record`` replaced by a no-op — a
-switch for this bench only; it also skips building the entry bodies). Each row compares the
-medians of the rounds.
+round's time) and off (``service.evidence``'s leaf builders and the store's ``append_leaves``
+replaced by stand-ins that build, hash and store nothing — a switch for this bench only). Each
+row compares the medians of the rounds.
 """
 
 from __future__ import annotations
@@ -46,17 +46,17 @@ from deconfliction.api.app import create_app
 from deconfliction.cli import heap
 from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
 from deconfliction.engine.merkle import leaf_hash, verify_inclusion
+from deconfliction.model.ledger import Leaf, LeafDraft
 from deconfliction.model.message import Urgency
 from deconfliction.model.party import Party, Role
 from deconfliction.model.time import rfc3339
 from deconfliction.model.track import StateReport
 from deconfliction.model.volume import CircleFootprint, Volume
-from deconfliction.service import hotline, ledger, tracks
+from deconfliction.service import evidence, hotline, ledger, tracks
 from deconfliction.service import operations as ops
 from deconfliction.service.errors import Refusal
 from deconfliction.service.line import Line
 from deconfliction.service.parties import add_party
-from deconfliction.store import ledger_records as records
 from deconfliction.store import open_store
 from deconfliction.store.sql_ledger import LedgerSql
 from deconfliction.store.sqlite import SqliteStore
@@ -123,8 +123,8 @@ async def measure_size(path: Path, n: int, seed: int) -> dict[str, float]:
     body = {"id": "bench", "subject": "append", "recipients": ["red"]}
 
     async def append() -> None:
-        await store.transact(lambda repo: repo._record(  # type: ignore[attr-defined]
-            "message.sent", ["blue", "red"], body, time.time()))
+        await store.transact(lambda repo: repo.append_leaves([evidence.draft(
+            "message.sent", ["blue", "red"], body, time.time())]))
 
     t = time.perf_counter()
     for _ in range(APPENDS):
@@ -181,22 +181,31 @@ def one_size(n: int, seed: int) -> dict[str, float]:
 # overhead on the writes the ledger records
 
 
-async def _no_record(*_args: Any, **_kwargs: Any) -> None:
-    """The ledger switched off (this bench only): writes append no leaf."""
+_NO_DRAFT = LeafDraft(0.0, "off", (), b"", b"")
 
 
-def _no_body(*_args: Any, **_kwargs: Any) -> None:
-    """... and build no entry body (the write methods build it before ``_record``)."""
+def _no_draft(*_args: Any, **_kwargs: Any) -> LeafDraft:
+    """The ledger switched off (this bench only): no body, entry or hash is made ..."""
+    return _NO_DRAFT
 
 
-_BODIES = {name: getattr(records, name) for name in dir(records) if name.endswith("_body")}
+async def _no_append(_repo: Any, drafts: Any) -> list[Leaf]:
+    """... and no leaf is stored (the use cases still get one receipt per draft)."""
+    return [d.at(0) for d in drafts]
 
 
-def _ledger(enabled: bool, record: Any) -> None:
+_BUILDERS = {name: getattr(evidence, name) for name in (
+    "draft", "party_added", "party_revoked", "operation_changed", "constraint_changed",
+    "tracks_reported", "message_sent", "message_delivered", "message_replied",
+    "message_escalated", "party_status", "link_test_sent", "link_test_acked")}
+_APPEND = LedgerSql.append_leaves
+
+
+def _ledger(enabled: bool) -> None:
     """Switch the ledger on or off for the whole process (this bench only)."""
-    LedgerSql._record = record if enabled else _no_record  # type: ignore[method-assign]
-    for name, build in _BODIES.items():
-        setattr(records, name, build if enabled else _no_body)
+    LedgerSql.append_leaves = _APPEND if enabled else _no_append  # type: ignore[method-assign]
+    for name, build in _BUILDERS.items():
+        setattr(evidence, name, build if enabled else _no_draft)
 
 
 class Writes:
@@ -322,7 +331,6 @@ async def overhead(database_url: str | None, rounds: int, seed: int) -> list[dic
         for _name, write, count, in_flight in kinds:  # warm-up: caches, compiled statements
             await _round(write, count // 4, in_flight, sign_the_rest)
         heap.settle()  # as ``serve`` does once it has started
-        original = LedgerSql._record
         rows = []
         for name, write, count, in_flight in kinds:
             on, off = [], []
@@ -330,7 +338,7 @@ async def overhead(database_url: str | None, rounds: int, seed: int) -> list[dic
                 for enabled in ((True, False) if r % 2 == 0 else (False, True)):
                     stop = asyncio.Event()
                     signer = None
-                    _ledger(enabled, original)
+                    _ledger(enabled)
                     if enabled:
                         signer = asyncio.create_task(ledger.run_signer(line, stop))
                     try:
@@ -340,7 +348,7 @@ async def overhead(database_url: str | None, rounds: int, seed: int) -> list[dic
                         stop.set()
                         if signer is not None:
                             await signer
-                        _ledger(True, original)
+                        _ledger(True)
             wall_on, wall_off = (statistics.median(w for w, _ in xs) for xs in (on, off))
             cpu_on, cpu_off = (statistics.median(c for _, c in xs) for xs in (on, off))
             rows.append({"write": name, "on_ms": wall_on * 1e3, "off_ms": wall_off * 1e3,
