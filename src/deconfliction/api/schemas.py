@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -39,8 +40,24 @@ def _text_time(value: Any) -> Any:
     raise ValueError("must be an RFC 3339 time string with an offset, e.g. 2026-11-28T06:00:00Z")
 
 
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_text_time)]
-"""An RFC 3339 time with an offset, as a JSON string (not a number: no epoch guessing)."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # far past any plan, and any shift of one stays
+# within the years 1-9999 that times can be written in (a view of it can never fail)
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)  # an offset like -23:59 may carry 9999-12-31 past 9999
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("must be between 1970-01-01T00:00:00Z and 9000-01-01T00:00:00Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_text_time), AfterValidator(_in_range)]
+"""An RFC 3339 time with an offset, as a JSON string (not a number: no epoch guessing),
+between 1970 and 9000 UTC."""
 INT32 = 2**31 - 1
 
 

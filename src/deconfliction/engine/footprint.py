@@ -25,7 +25,9 @@ __all__ = [
     "PlanarFootprint",
     "bounding_caps",
     "footprint_centre",
+    "footprint_area_m2",
     "footprint_errors",
+    "footprint_span_m",
     "planarize",
     "geographic_bounds",
 ]
@@ -37,6 +39,8 @@ MAX_DENSIFIED = 20_000  # vertices after densifying: bounds the cost of any foot
 # one stored before the limits existed (only boundaries ~200° long get a coarser step)
 CIRCLE_QUAD_SEGMENTS = 32  # for drawn circles only; distances to circles are exact
 _MIN_MERIDIONAL_RADIUS_M = 6_335_000.0  # WGS84 a(1 − e²) = 6,335,439 m, rounded down
+_METRES_PER_DEG_LAT = 111_694.0  # the longest degree of latitude (at the poles), WGS84
+_METRES_PER_DEG_LON_EQ = 111_320.0  # a degree of longitude at the equator, WGS84
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +108,8 @@ def geographic_bounds(footprint: Footprint) -> tuple[float, float, float, float]
         dlon = 180.0 if coslat <= 0 else min(180.0, dlat / coslat)
         return lon - dlon, max(-90.0, lat - dlat), lon + dlon, min(90.0, lat + dlat)
     ring = np.asarray(footprint.exterior, float)
-    lon = unwrap_ring(ring[:, 0])
-    return float(lon.min()), float(ring[:, 1].min()), float(lon.max()), float(ring[:, 1].max())
+    lons = unwrap_ring(ring[:, 0])
+    return float(lons.min()), float(ring[:, 1].min()), float(lons.max()), float(ring[:, 1].max())
 
 
 def _unwrapped_rings(polygon: PolygonFootprint, near: float) -> list[np.ndarray]:
@@ -146,11 +150,31 @@ def planarize(
     return PlanarFootprint(shapely.transform(polygon, project), 0.0)
 
 
-def footprint_errors(footprint: Footprint) -> list[tuple[str, str]]:
-    """Everything wrong with a footprint, as (sub-field, message); empty when valid."""
+def footprint_errors(
+    footprint: Footprint, *, max_area_m2: float | None = MAX_AREA_M2
+) -> list[tuple[str, str]]:
+    """Everything wrong with a footprint, as (sub-field, message); empty when valid. With
+    ``max_area_m2=None`` the area is not checked (see `footprint_area_m2`)."""
     if isinstance(footprint, CircleFootprint):
-        return _circle_errors(footprint)
-    return _polygon_errors(footprint)
+        return _circle_errors(footprint, max_area_m2)
+    return _polygon_errors(footprint, max_area_m2)
+
+
+def footprint_area_m2(footprint: Footprint) -> float:
+    """The area of a valid footprint, m² (a polygon's in a local plane)."""
+    if isinstance(footprint, CircleFootprint):
+        return math.pi * footprint.radius_m**2
+    plane = LocalPlane(*footprint_centre(footprint))
+    return float(shapely.area(planarize(footprint, plane).core))
+
+
+def footprint_span_m(footprint: Footprint) -> float:
+    """The longer side of a valid footprint's bounding box, m (east-west measured where the
+    box is widest): what the spatial index's cell count grows with."""
+    west, south, east, north = geographic_bounds(footprint)
+    nearest_equator = 0.0 if south <= 0.0 <= north else min(abs(south), abs(north))
+    return max((north - south) * _METRES_PER_DEG_LAT,
+               (east - west) * _METRES_PER_DEG_LON_EQ * math.cos(math.radians(nearest_equator)))
 
 
 def _position_errors(field: str, lon: float, lat: float) -> list[tuple[str, str]]:
@@ -164,22 +188,24 @@ def _position_errors(field: str, lon: float, lat: float) -> list[tuple[str, str]
     return errors
 
 
-def _circle_errors(circle: CircleFootprint) -> list[tuple[str, str]]:
+def _circle_errors(circle: CircleFootprint, max_area_m2: float | None) -> list[tuple[str, str]]:
     errors = _position_errors("center", *circle.center)
     r = circle.radius_m
     if not (math.isfinite(r) and r > 0):
         errors.append(("radius_m", "radius_m must be a positive finite number"))
-    elif math.pi * r * r > MAX_AREA_M2:
+    elif max_area_m2 is not None and math.pi * r * r > max_area_m2:
         errors.append(
             (
                 "radius_m",
-                f"circle area {math.pi * r * r / 1e6:.0f} km² exceeds {MAX_AREA_M2 / 1e6:.0f} km²",
+                f"circle area {math.pi * r * r / 1e6:.0f} km² exceeds {max_area_m2 / 1e6:.0f} km²",
             )
         )
     return errors
 
 
-def _polygon_errors(polygon: PolygonFootprint) -> list[tuple[str, str]]:
+def _polygon_errors(
+    polygon: PolygonFootprint, max_area_m2: float | None
+) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     if not polygon.rings:
         return [("coordinates", "a polygon needs an exterior ring")]
@@ -211,13 +237,14 @@ def _polygon_errors(polygon: PolygonFootprint) -> list[tuple[str, str]]:
         reason = shapely.is_valid_reason(as_given)
         kind = "self-intersecting" if "intersection" in reason.lower() else "invalid"
         return [("coordinates", f"polygon is {kind}: {reason}")]
-    plane = LocalPlane(*footprint_centre(polygon))
-    area = float(shapely.area(planarize(polygon, plane).core))
-    if area > MAX_AREA_M2:
+    if max_area_m2 is None:
+        return errors
+    area = footprint_area_m2(polygon)
+    if area > max_area_m2:
         errors.append(
             (
                 "coordinates",
-                f"polygon area {area / 1e6:.0f} km² exceeds {MAX_AREA_M2 / 1e6:.0f} km²",
+                f"polygon area {area / 1e6:.0f} km² exceeds {max_area_m2 / 1e6:.0f} km²",
             )
         )
     return errors

@@ -70,7 +70,8 @@ async def publish_constraint(
 ) -> Recorded[Constraint]:
     """Publish or replace a constraint; every other party is told."""
     _require_authority(party)
-    errors = volume_errors(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s)
+    errors = volume_errors(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s,
+                           limits=line.settings.limits)
     if errors:
         raise ValidationFailed(errors)
 

@@ -67,8 +67,12 @@ async def send_message(
     line: Line, party: Party, *, to: str, urgency: Urgency, subject: str, body: str,
     refs: list[str], now: float,
 ) -> Recorded[Thread]:
-    """Send a message; it and each recipient's copy are in the streams when this returns."""
+    """Send a message; it and each recipient's copy are in the streams when this returns.
+    At most ``messages_per_minute`` per party (replies are never limited: an answer to a
+    distress call must not be refused, and they are bounded by the messages received)."""
     _writer(party)
+    line.quotas.take("messages_per_minute", party.name, line.settings.limits.messages_per_minute,
+                     now=now)
     message = Message(str(uuid.uuid4()), party.name, to, urgency, subject, body,
                       tuple(dict.fromkeys(refs)), now)
     deadline = line.settings.reply_deadlines_s[urgency]

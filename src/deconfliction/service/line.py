@@ -11,6 +11,7 @@ from deconfliction.model.limits import Limits
 from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.live import Live
+from deconfliction.service.quota import Quotas
 from deconfliction.service.webhook_targets import Resolver, resolve
 from deconfliction.store.base import Store
 
@@ -64,4 +65,5 @@ class Line:
     settings: LineSettings = field(default_factory=LineSettings)
     clock: Callable[[], float] = time.time
     live: Live = field(default_factory=Live)
+    quotas: Quotas = field(default_factory=Quotas)  # per-party rates (this process's buckets)
     resolve: Resolver = resolve

@@ -123,7 +123,8 @@ def _validate(line: Line, party: Party, command: DeclareOperation, now: float) -
         raise ValidationFailed([FieldError(
             "state", "a new operation is accepted or activated (ASTM F3548-21); "
                      "nonconforming and contingent apply to existing ones")])
-    check_volumes(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s)
+    check_volumes(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s,
+                  limits=line.settings.limits)
 
 
 async def _assess(

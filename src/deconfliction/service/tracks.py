@@ -15,6 +15,7 @@ from deconfliction.service import access, evidence
 from deconfliction.service.errors import (
     AlreadyExists,
     FieldError,
+    LimitExceeded,
     PermissionDenied,
     ValidationFailed,
 )
@@ -144,6 +145,11 @@ async def report_tracks(
     """Take a party's batch of state reports for its own aircraft (unknown ones are registered
     to it). Idempotent per (aircraft, time); out-of-order and stale reports are ignored."""
     _require_operator(party)
+    limits = line.settings.limits
+    if len(reports) > limits.reports_per_batch:
+        raise LimitExceeded(
+            f"{len(reports)} reports; at most {limits.reports_per_batch} in one batch",
+            limit="reports_per_batch", value=limits.reports_per_batch, field="reports")
     errors = report_errors(reports, now)
     if errors:
         raise ValidationFailed(errors)
@@ -154,6 +160,15 @@ async def report_tracks(
         theirs = [i for i in ids if i in known and known[i].party != party.name]
         if theirs:
             raise PermissionDenied(f"aircraft of another party: {', '.join(theirs[:10])}")
+        new = sum(1 for aid in ids if aid not in known)
+        if new > limits.new_aircraft_per_batch:  # each is a row written under the lock
+            raise LimitExceeded(
+                f"{new} aircraft not reported before; at most {limits.new_aircraft_per_batch} "
+                "new ones in one batch", limit="new_aircraft_per_batch",
+                value=limits.new_aircraft_per_batch, field="reports")
+        if new:
+            line.quotas.take("new_aircraft_per_minute", party.name,
+                             limits.new_aircraft_per_minute, now=now, count=new)
         for aid in ids:
             if aid not in known:
                 await repo.put_aircraft(Aircraft(aid, party.name))
