@@ -14,10 +14,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 from deconfliction.feeds.opensky_sample import SampleTraffic
 from deconfliction.feeds.sbs import StateAssembler, StateVector, parse_line, read_sbs
+from deconfliction.model.alert import Encounter
 from deconfliction.model.time import rfc3339
 from deconfliction.model.track import StateReport
 from deconfliction.service.line import Line
@@ -93,7 +94,7 @@ class ReplaySummary:
     states: int = 0
     cycles: int = 0
     raised: Counter[str] = field(default_factory=Counter)
-    alerts: dict[str, dict] = field(default_factory=dict)
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _progress(out: TextIO, done: float, total: float, summary: ReplaySummary, tracks: int) -> None:
@@ -135,15 +136,16 @@ async def replay(
         report = await cycle.step(now)
         summary.cycles += 1
         for t in report.transitions:
+            key = cast(tuple[str, ...], t.key)  # the cycle's keys are `alert_key` tuples
             entry = summary.alerts.setdefault(t.alert_id, {
-                "kind": t.key[0], "subjects": t.key[1:], "raised": now, "cleared": None,
-                "min_dcpa_m": None, "callsigns": [a.get("callsign") or a["aircraft_id"]
-                                                  for a in t.payload["aircraft"]]})
+                "kind": key[0], "subjects": key[1:], "raised": now, "cleared": None,
+                "min_dcpa_m": None, "callsigns": [a.callsign or a.aircraft_id
+                                                  for a in t.payload.sides]})
             if t.kind == "raised":
-                summary.raised[t.key[0]] += 1
+                summary.raised[key[0]] += 1
             if t.kind == "cleared":
                 entry["cleared"] = now
-            dcpa = t.payload.get("encounter", {}).get("dcpa_m")
+            dcpa = t.payload.figures.dcpa_m if isinstance(t.payload, Encounter) else None
             if dcpa is not None:
                 held = entry["min_dcpa_m"]
                 entry["min_dcpa_m"] = dcpa if held is None else min(held, dcpa)
