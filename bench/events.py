@@ -206,7 +206,8 @@ def main() -> int:
                                     capture_output=True, text=True, check=True).stdout.strip()
                for name in (f"p{i:02d}-{run}" for i in range(args.parties))}
     config = work / "line.toml"
-    config.write_text("detection_interval_s = 0\n")
+    # each party offers rate/parties messages/s: above the default messages_per_minute
+    config.write_text("detection_interval_s = 0\n[limits]\nmessages_per_minute = 1000000\n")
     port = _free_port()
     server = subprocess.Popen([*py, "serve", *db, "--port", str(port), "--config", str(config)],
                               stderr=subprocess.DEVNULL, start_new_session=True)
