@@ -96,8 +96,10 @@ class Secret:
 
     what: str  # e.g. "blue's operation notes"
     value: str
+    owner: str
     known_by: frozenset[str]
     pattern: re.Pattern[str]
+    credential: bool = False  # a token or signing secret: never shown, not even to its owner
 
     def find(self, text: str) -> Iterator[int]:
         return (m.start() for m in self.pattern.finditer(text))
@@ -252,15 +254,20 @@ class World:
     planes: dict[str, Plane] = field(default_factory=dict)  # by name: B1, B2, R1, R2, S1
     operations: dict[str, dict] = field(default_factory=dict)  # by party
     constraint: dict = field(default_factory=dict)
+    constraints: list[dict] = field(default_factory=list)
+    places: dict[str, tuple[float, float]] = field(default_factory=dict)
     messages: list[dict] = field(default_factory=list)
     link_test: dict = field(default_factory=dict)
     hooks: dict[str, str] = field(default_factory=dict)  # party -> receiver path
     truth: dict[str, dict] = field(default_factory=dict)  # alert id -> observer's view
 
     def secret(self, what: str, value: str, owner: str, *also: str,
-               observers: bool = True, pattern: re.Pattern[str] | None = None) -> str:
-        known = {owner, *also} | (set(OBSERVERS) if observers else set())
-        self.secrets.append(Secret(what, value, frozenset(known), pattern or _plain(value)))
+               credential: bool = False, pattern: re.Pattern[str] | None = None) -> str:
+        """Plant ``value``: known to its owner, to ``also`` and (unless it is a credential)
+        to observers."""
+        known = {owner, *also} | (set() if credential else set(OBSERVERS))
+        self.secrets.append(Secret(what, value, owner, frozenset(known),
+                                   pattern or _plain(value), credential))
         return value
 
     # -- alerts' truth ------------------------------------------------------------------------
@@ -308,13 +315,13 @@ def _ids(alert: dict) -> set[str]:
 def build(w: World, geo: Any, centre: tuple[float, float]) -> None:
     api = w.api
     for party, token in w.server.tokens.items():
-        w.secret(f"{party}'s bearer token", token, party, observers=False)
+        w.secret(f"{party}'s bearer token", token, party, credential=True)
 
     # webhooks first, so that they carry everything that follows
     for party in PARTIES:
         path = w.secret(f"{party}'s webhook URL", mark(f"{party[0].upper()}hook"), party)
         secret = w.secret(f"{party}'s webhook secret", mark(f"{party[0].upper()}hmac") + "x" * 8,
-                          party, observers=False)
+                          party, credential=True)
         r = api.as_(party).put("/v1/parties/me/webhook",
                                json={"url": w.receiver.url(path), "secret": secret})
         if party in OBSERVERS and r.status_code in (400, 403):
@@ -330,12 +337,26 @@ def build(w: World, geo: Any, centre: tuple[float, float]) -> None:
         notes = w.secret(f"{party}'s operation notes", mark(f"{p}notes"), party)
         callsign = w.secret(f"{party}'s operation callsign", mark(f"{p}opcs"), party)
         w.operations[party] = api.create_op(
-            party, [geo.volume(geo.circle(place, 2000.0), 0.0, 4000.0, start=-60, end=3600)],
+            party, [geo.volume(geo.circle(place, 2000.0), 0.0, 4000.0, start=-60, end=10_800)],
             callsigns=[callsign], notes=f"plan {notes} only for us")
 
     w.constraint = api.create_constraint(
         [geo.volume(geo.circle(_offset(centre, 0, 60_000), 5000.0), 0.0, 10_000.0,
                     start=-60, end=3600)], name="authorization test closure")
+    # a restriction over spare's operation: its owner and the authority are told
+    w.constraints = [w.constraint, api.create_constraint(
+        [geo.volume(geo.circle(places["spare"], 3000.0), 0.0, 10_000.0, start=-60, end=3600)],
+        kind="restricted", name="authorization test restriction")]
+    # spare overrides red's operation with a higher priority (beyond the notice period, where
+    # a plan may conflict): red is told
+    notes = w.secret("spare's overriding operation notes", mark("Snotes"), "spare")
+    callsign = w.secret("spare's overriding operation callsign", mark("Sopcs"), "spare")
+    w.operations["spare-over"] = api.create_op(
+        "spare", [geo.volume(geo.circle(places["red"], 1500.0), 0.0, 4000.0, start=5400,
+                             end=7200)],
+        priority=5, key=[w.operations["red"]["ovn"]], callsigns=[callsign],
+        notes=f"override {notes}")
+    w.places = places
 
     # aircraft: id, callsign and ICAO address are the owner's
     where = {"B1": ("blue", _offset(centre, 270, 1000)), "R1": ("red", _offset(centre, 90, 1000)),
@@ -484,7 +505,7 @@ def path_values(w: World) -> dict[str, list[str]]:
     size = ledger_size(w)
     return {
         "operation_id": [o["id"] for o in w.operations.values()],
-        "constraint_id": [w.constraint["id"]],
+        "constraint_id": [c["id"] for c in w.constraints],
         "message_id": [m["id"] for m in w.messages],
         "test_id": [w.link_test["id"]],
         "alert_id": list(w.truth),
@@ -508,6 +529,24 @@ def query_sets(w: World, path: str) -> list[dict[str, Any]]:
         "/v1/messages": [{}, {"limit": 1000}],
     }
     return special.get(path, [{}])
+
+
+def _circle(place: tuple[float, float], radius_m: float) -> dict:
+    return {"type": "Circle", "center": [place[0], place[1]], "radius_m": radius_m}
+
+
+def read_posts(w: World) -> list[tuple[str, dict]]:
+    """Reads that are POSTs: a 4D query over each party's operation, and a dry run of a
+    declaration over it (its refusal names what it conflicts with). Neither writes."""
+    now = time.time()
+    out: list[tuple[str, dict]] = []
+    for place in w.places.values():
+        out.append(("/v1/operations/query", {"area": {"footprint": _circle(place, 5000.0)}}))
+        out.append(("/v1/operations/check", {"priority": 0, "state": "accepted", "volumes": [{
+            "footprint": _circle(place, 1000.0), "altitude_lower_m": 0.0,
+            "altitude_upper_m": 4000.0, "time_start": _iso(now + 60),
+            "time_end": _iso(now + 1800)}]}))
+    return out
 
 
 def get_endpoints(w: World) -> list[dict]:
@@ -544,6 +583,7 @@ def http_captures(world: World) -> dict[str, list[Capture]]:
     if unknown:
         pytest.fail("GET endpoints this test does not know how to call (add their parameters "
                     "to path_values/query_sets):\n" + "\n".join(unknown))
+    posts = read_posts(world)
     captures: dict[str, list[Capture]] = {}
     for reader in READERS:
         out = captures[reader] = []
@@ -553,6 +593,11 @@ def http_captures(world: World) -> dict[str, list[Capture]]:
                 assert r.status_code < 500, f"{reader}: GET {url} {query} -> {r.status_code}"
                 out.append(Capture(reader, f"GET {r.request.url}", _response_text(r),
                                    _json_or_none(r.text)))
+            for url, body in posts:
+                r = client.post(url, json=body)
+                assert r.status_code < 500, f"{reader}: POST {url} -> {r.status_code}"
+                out.append(Capture(reader, f"POST {url} {json.dumps(body)[:80]}...",
+                                   _response_text(r), _json_or_none(r.text)))
     return captures
 
 
@@ -766,6 +811,21 @@ def test_incident_package_leaves_prove_inclusion(world, incident_captures, reade
         root = inclusion_root(digest, leaf["index"], head["tree_size"],
                               [bytes.fromhex(p) for p in leaf["inclusion_proof"]])
         assert root is not None and root.hex() == head["root_hash"], leaf["index"]
+
+
+@pytest.mark.parametrize("reader", PARTIES)
+def test_the_search_is_not_blind(world, http_captures, reader):
+    """Positive control: every secret that is not a credential is found somewhere in what its
+    owner (or, for an observer, anyone's but webhook URLs, which no reader but their owner is
+    shown) reads back — so the secrets are planted where the leak search looks."""
+    text = "".join(cap.text for cap in http_captures[reader])
+    if reader in OBSERVERS:
+        wanted = [s for s in world.secrets if not s.credential and "webhook URL" not in s.what]
+    else:
+        wanted = [s for s in world.secrets if s.owner == reader and not s.credential]
+    assert wanted
+    missing = [f"{s.what} [{s.value}]" for s in wanted if next(s.find(text), None) is None]
+    assert not missing, f"{reader} never reads back: {missing}"
 
 
 # ---------------------------------------------------------------------------------------------
