@@ -231,3 +231,37 @@ def test_doctests() -> None:
     for module in (access, alert_module):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_the_ledger_names_the_readers_the_policy_gives() -> None:
+    """Every kind evidence records names, as its entry's readers, those the policy gives."""
+    from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
+    from deconfliction.model.link import PartyLink, PartyStatus
+    from deconfliction.model.track import StateReport, Track
+    from deconfliction.service import evidence
+
+    o = Operation(id="op-1", owner="blue", volumes=(), priority=5,
+                  state=OperationState.ACCEPTED, ovn="v1", version=1, short_notice=False,
+                  callsigns=(), notes="", created_at=T0, updated_at=T0)
+    k = Constraint("c-1", "un", ConstraintKind.NO_FLY, "Aleppo", (), None, (),
+                   ConstraintState.ACTIVE, "c1", 1, T0, T0)
+    m = Message("m-1", "mission", "all", Urgency.URGENT, "s", "b", (), T0)
+    rs = [Recipient("m-1", "blue"), Recipient("m-1", "red")]
+    replied = Recipient("m-1", "blue", T0, ReplyKind.WILL_COMPLY, "ok", T0, 0, None)
+    track = Track("blue", StateReport("hawk-7", T0, 36.2, 37.0, 7600.0, 230.0, 90.0, 0.0), T0)
+    cases = [
+        (evidence.operation_changed(o, first=True), Kind.OPERATION, "blue", ()),
+        (evidence.constraint_changed(k, first=True), Kind.CONSTRAINT, "un", ()),
+        (evidence.tracks_reported([track]), Kind.TRACK, "blue", ()),
+        (evidence.message_sent(m, rs), Kind.MESSAGE, "mission", ("blue", "red")),
+        (evidence.message_delivered("m-1", "blue", "mission", T0), Kind.RECEIPT, "blue",
+         ("mission",)),
+        (evidence.message_replied(replied, "mission"), Kind.REPLY, "blue", ("mission",)),
+        (evidence.message_escalated(replied, "mission", T0), Kind.ESCALATION, "blue",
+         ("mission",)),
+        (evidence.party_status(PartyLink("red", PartyStatus.TALKS_SUSPENDED, T0, ())),
+         Kind.LINK_STATUS, "red", ()),
+    ]
+    for drafted, kind, owner, concerned in cases:
+        assert drafted.parties == access.entry_readers(kind, owner=owner, concerned=concerned), (
+            drafted.kind)

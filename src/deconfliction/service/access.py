@@ -57,6 +57,7 @@ __all__ = [
     "alert_entries",
     "alert_view",
     "cut",
+    "entry_readers",
     "entry_view",
     "in_full",
     "leaf_readable",
@@ -199,6 +200,23 @@ def recipient_relation(reader: Party, sender: str, recipient: str) -> Relation:
     if reader.name == sender:
         return Relation.CONCERNED
     return Relation.AUTHORITY if reader.role is Role.AUTHORITY else Relation.OTHER_OPERATOR
+
+
+def entry_readers(kind: Kind, *, owner: str | None = None,
+                  concerned: Iterable[str] = ()) -> tuple[str, ...]:
+    """Who a ledger entry recording a record of ``kind`` names as its readers (observers read
+    every entry): `PUBLIC` when every reader reads such a record in full, else its owner and
+    the parties it concerns. (Alerts are recorded one entry per reader view instead:
+    `alert_entries`.)
+
+    >>> entry_readers(Kind.CONSTRAINT, owner="un")
+    ('all',)
+    >>> entry_readers(Kind.REPLY, owner="red", concerned=["blue"])
+    ('blue', 'red')
+    """
+    if all(in_full(kind, relation) for relation in Relation):
+        return (PUBLIC,)
+    return tuple(sorted({*([] if owner is None else [owner]), *concerned}))
 
 
 # --- alerts ----------------------------------------------------------------------------------
