@@ -35,8 +35,9 @@ __all__ = [
 MAX_VERTICES = 10_000  # ASTM F3548-21: at most 10,000 vertices per polygon
 MAX_AREA_M2 = 10_000e6  # ASTM F3548-21: constraint area at most 10,000 km²
 DENSIFY_DEG = 0.01  # ~1.1 km: the lon/lat-straight edge is then followed to a few cm
-MAX_DENSIFIED = 20_000  # vertices after densifying: bounds the cost of any footprint, even
-# one stored before the limits existed (only boundaries ~200° long get a coarser step)
+MAX_DENSIFIED = 5_000  # vertices after densifying: bounds the cost of any footprint, even one
+# stored before the limits existed. Only a boundary over 50° long gets a coarser step (one of
+# 500°, 0.1° steps: a parallel then bows ~1 m off the plane's chord at 36° N)
 CIRCLE_QUAD_SEGMENTS = 32  # for drawn circles only; distances to circles are exact
 _MIN_MERIDIONAL_RADIUS_M = 6_335_000.0  # WGS84 a(1 − e²) = 6,335,439 m, rounded down
 _METRES_PER_DEG_LAT = 111_694.0  # the longest degree of latitude (at the poles), WGS84

@@ -95,10 +95,6 @@ def vertically_close(a: Volume, b: Volume, vertical_m: Metres, shift_m: float = 
     return gap < vertical_m - TOLERANCE_M
 
 
-def _planar(footprints: Sequence[Footprint], plane: LocalPlane) -> list[PlanarFootprint]:
-    return [planarize(f, plane) for f in footprints]
-
-
 def _separation(a: PlanarFootprint, b: PlanarFootprint, plane: LocalPlane) -> float:
     """Geodesic distance between two planar footprints, 0 when they overlap."""
     if shapely.intersects(a.core, b.core):
@@ -162,12 +158,16 @@ def proximities(
         return found
     reachable = _within_reach([v.footprint for v in proposed], [o.footprint for o in others],
                               horizontal_m)
+    lons, lats, radii_m = bounding_caps([v.footprint for v in proposed])
     for i, volume in enumerate(proposed):
         if not len(reachable[i]):
             continue
-        plane = LocalPlane(*footprint_centre(volume.footprint))
+        plane = LocalPlane(float(lons[i]), float(lats[i]))
         mine = planarize(volume.footprint, plane)
-        theirs = _planar([others[j].footprint for j in reachable[i]], plane)
+        # only the parts of theirs that can come within the minimum of mine: a huge or
+        # jagged footprint costs its part near mine, and no distance under the minimum changes
+        reach = float(radii_m[i]) + horizontal_m * (1 + _PLANE_SLACK) + 1000.0
+        theirs = [planarize(others[j].footprint, plane, within_m=reach) for j in reachable[i]]
         cores = np.array([t.core for t in theirs], dtype=object)
         radii = np.array([t.radius_m for t in theirs])
         rough = shapely.distance(mine.core, cores) - mine.radius_m - radii
