@@ -12,7 +12,8 @@ server buffered for it) forever. :class:`GuardedProtocol` adds, per connection:
 * a send deadline (``send_timeout_s``): a send buffer that stays full this long belongs to a
   client that does not read; the connection is cut;
 * a way for the app to cut its connection at once (:func:`abort_connection`: an event stream
-  whose client stopped reading).
+  whose client stopped reading), and to bound what its connection buffers, in the process and
+  in the kernel (:func:`limit_send_buffer`: an event stream).
 
 uvicorn's own options give the rest: at most ``connections`` at once (a 503 past it) and the
 keep-alive timeout (``keep_alive_s``). An honest client on a slow network sends its headers in
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import socket
 from typing import Any
 
 import uvicorn
@@ -32,10 +34,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from deconfliction.model.limits import Limits
 
-__all__ = ["ABORT_EXTENSION", "GuardedProtocol", "abort_connection", "serve"]
+__all__ = ["CONNECTION_EXTENSION", "GuardedProtocol", "abort_connection", "limit_send_buffer",
+           "serve"]
 
-ABORT_EXTENSION = "deconfliction.abort"
-"""The ASGI scope extension through which the app may cut its own connection."""
+CONNECTION_EXTENSION = "deconfliction.connection"
+"""The ASGI scope extension through which the app may act on its own connection."""
 
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers; more than any honest client sends
 
@@ -43,9 +46,17 @@ MAX_HEADER_BYTES = 64 * 1024  # request line and headers; more than any honest c
 def abort_connection(scope: Scope) -> None:
     """Cut this request's connection now, dropping whatever waits to be sent (nothing happens
     where the server offers no way to: an in-process test client)."""
-    extension = scope.get("extensions", {}).get(ABORT_EXTENSION)
+    extension = scope.get("extensions", {}).get(CONNECTION_EXTENSION)
     if extension is not None:
         extension["abort"]()
+
+
+def limit_send_buffer(scope: Scope, size: int) -> None:
+    """Hold at most about ``size`` bytes unsent for this request's connection, in the server
+    and in the kernel's socket buffer (a long response to a client that may stop reading)."""
+    extension = scope.get("extensions", {}).get(CONNECTION_EXTENSION)
+    if extension is not None:
+        extension["limit_send_buffer"](size)
 
 
 def _problem(status: int, phrase: str, code: str, detail: str) -> bytes:
@@ -88,6 +99,12 @@ class GuardedProtocol(HttpToolsProtocol):
     def _abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
+
+    def _limit_send_buffer(self, size: int) -> None:
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        self.transport.set_write_buffer_limits(high=size)
 
     # uvicorn's protocol ----------------------------------------------------------------------
 
@@ -132,7 +149,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._arm(self.limits.body_timeout_s)
         if self.scope is not None:
             extensions = dict(self.scope.get("extensions") or {})
-            extensions[ABORT_EXTENSION] = {"abort": self._abort}
+            extensions[CONNECTION_EXTENSION] = {
+                "abort": self._abort, "limit_send_buffer": self._limit_send_buffer}
             self.scope["extensions"] = extensions
         super().on_headers_complete()
 

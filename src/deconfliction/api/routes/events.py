@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from deconfliction.api.deps import CurrentParty, LineDep
-from deconfliction.api.server import abort_connection
+from deconfliction.api.server import abort_connection, limit_send_buffer
 from deconfliction.api.views import event_view
 from deconfliction.model import fastjson
 from deconfliction.model.event import Event
@@ -34,6 +34,8 @@ router = APIRouter(prefix="/v1", tags=["events"])
 EVENT_STREAM = "text/event-stream"
 RECONNECT_MS = 1000  # the SSE ``retry:`` a client waits before reconnecting
 LAST_WORDS_S = 1.0  # how long a stream cut for revocation may take to say so and end
+SOCKET_BUFFER_BYTES = 64 * 1024  # unsent bytes a stream's connection may hold, process and
+# kernel each (events are a few hundred bytes: a client that reads keeps it nearly empty)
 CURSOR_SCHEMA = {"type": "string", "pattern": f"^{events.CURSOR.pattern}$"}
 
 
@@ -42,10 +44,11 @@ def sse(e: Event) -> str:
     return f"id: {e.seq}\nevent: {e.kind}\ndata: {fastjson.dumps_text(event_view(e))}\n\n"
 
 
-async def _frames(batches: AsyncIterator[list[Event]]) -> AsyncGenerator[str, None]:
+async def _frames(stream: events.EventStream) -> AsyncGenerator[str, None]:
     yield f"retry: {RECONNECT_MS}\n\n"
-    async for batch in batches:
+    async for batch in stream.batches():
         yield "".join(sse(e) for e in batch) if batch else ": heartbeat\n\n"
+    yield f": closed: {stream.cut_reason}\n\n"  # it ends only when cut
 
 
 class EventStreamResponse(StreamingResponse):
@@ -56,30 +59,41 @@ class EventStreamResponse(StreamingResponse):
 
     def __init__(self, stream: events.EventStream) -> None:
         self.stream = stream
-        self._frames = _frames(stream.batches())
+        self._frames = _frames(stream)
         super().__init__(self._frames, media_type=EVENT_STREAM, headers={
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stream = self.stream
+        complete = False
+
+        async def noted(message: Message) -> None:
+            nonlocal complete
+            await send(message)
+            complete = complete or (message["type"] == "http.response.body"
+                                    and not message.get("more_body", False))
+
         try:
-            sending = asyncio.ensure_future(self.stream_response(send))
+            limit_send_buffer(scope, SOCKET_BUFFER_BYTES)
+            sending = asyncio.ensure_future(self.stream_response(noted))
             gone = asyncio.ensure_future(self.listen_for_disconnect(receive))
             cut = asyncio.ensure_future(stream.cut.wait())
             await asyncio.wait((sending, gone, cut), return_when=asyncio.FIRST_COMPLETED)
+            disconnected, ended = gone.done(), sending.done()
             for task in (sending, gone, cut):
                 task.cancel()
             await asyncio.gather(sending, gone, cut, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self._frames.aclose()
-            if stream.cut.is_set() and not gone.done():
-                await self._end(scope, send, stream.cut_reason or TOO_SLOW)
-            elif not sending.cancelled() and (error := sending.exception()) is not None:
-                raise error
+            if ended:  # the stream ended (cut while not sending) and the response with it
+                if (error := sending.exception()) is not None:
+                    raise error
+            elif stream.cut.is_set() and not disconnected and not complete:  # cut mid-send
+                await self._end(scope, receive, send, stream.cut_reason or TOO_SLOW)
         finally:
             stream.close()
 
-    async def _end(self, scope: Scope, send: Send, reason: str) -> None:
+    async def _end(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         if reason != TOO_SLOW:
             try:
                 await asyncio.wait_for(send({"type": "http.response.body", "more_body": False,
@@ -89,6 +103,8 @@ class EventStreamResponse(StreamingResponse):
             except TimeoutError:
                 pass
         abort_connection(scope)
+        with contextlib.suppress(TimeoutError):  # the server notes the connection gone
+            await asyncio.wait_for(self.listen_for_disconnect(receive), LAST_WORDS_S)
 
 
 @router.get(
