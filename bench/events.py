@@ -1,7 +1,12 @@
 """Benchmark of the hotline's live delivery: POST /v1/messages → SSE, against a real server.
 
 Usage: ``python bench/events.py [--rate 1000] [--seconds 10] [--parties 20]
-[--database-url postgresql://…]`` (default: a fresh SQLite file)
+[--idle-readers N] [--database-url postgresql://…]`` (default: a fresh SQLite file)
+
+``--idle-readers N`` adds one more party holding N SSE streams that never read a byte (its
+stream cap raised to let it): what they cost the other parties' latency is the difference with
+a run without them. ``--legacy-config`` writes no ``[limits]`` table (to bench code older than
+it, with ``PYTHONPATH`` pointing at that code's ``src``).
 
 Starts ``deconfliction serve`` on a loopback port with ``--parties`` operators, each holding an
 SSE stream (``GET /v1/events``, ``Accept: text/event-stream``). Messages are offered at
@@ -114,9 +119,33 @@ async def _reader(host: str, port: int, token: str, sent: dict[str, float],
                             latencies.append(now - t0)
 
 
+async def _idle_readers(host: str, port: int, token: str, count: int
+                        ) -> list[asyncio.StreamWriter]:
+    """``count`` SSE streams that never read: each sends its request and nothing more."""
+    held = []
+    for _ in range(count):
+        _reader, writer = await asyncio.open_connection(host, port)
+        writer.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        writer.write((f"GET /v1/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                      f"Authorization: Bearer {token}\r\n"
+                      "Accept: text/event-stream\r\n\r\n").encode())
+        held.append(writer)
+    return held
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
 async def _run(host: str, port: int, parties: dict[str, str], rate: float, seconds: float,
-               connections: int, server_pid: int) -> dict[str, float]:
+               connections: int, server_pid: int, idle: tuple[str, int] | None = None
+               ) -> dict[str, float]:
     names, tokens = list(parties), list(parties.values())
+    rss_before = _rss_mb(server_pid)
+    idle_writers = [] if idle is None else await _idle_readers(host, port, idle[0], idle[1])
+    await asyncio.sleep(1.0 if idle_writers else 0.0)  # let the server take them all
     probe = await Connection.open(host, port)
     for _ in range(50):
         await probe.request("GET", "/v1/health")
@@ -173,11 +202,15 @@ async def _run(host: str, port: int, parties: dict[str, str], rate: float, secon
     while len(latencies) < accepted and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     server_cpu, client_cpu = _cpu_s(server_pid) - cpu0, time.process_time() - client0
+    rss_loaded = _rss_mb(server_pid)
     for task in readers:
         task.cancel()
     while not pool.empty():
         pool.get_nowait().close()
-    return {"offered": i, "accepted": accepted, "delivered": len(latencies),
+    for writer in idle_writers:
+        writer.close()
+    return {"rss_before_mb": rss_before, "rss_loaded_mb": rss_loaded,
+            "offered": i, "accepted": accepted, "delivered": len(latencies),
             "failed": sum(failures.values()), "post_s": posted,
             "health_p50": _percentile(health, 0.5),
             "p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99),
@@ -194,6 +227,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64,
                         help="keep-alive connections the messages are posted on")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--idle-readers", type=int, default=0,
+                        help="SSE streams of one more party that never read")
+    parser.add_argument("--legacy-config", action="store_true",
+                        help="write no [limits] table (code older than it)")
     args = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
     work = Path(tempfile.mkdtemp(prefix="bench-events-"))
@@ -205,9 +242,16 @@ def main() -> int:
     parties = {name: subprocess.run([*py, "party", "add", name, "--role", "operator", *db],
                                     capture_output=True, text=True, check=True).stdout.strip()
                for name in (f"p{i:02d}-{run}" for i in range(args.parties))}
+    idle_token = None
+    if args.idle_readers:
+        idle_token = subprocess.run([*py, "party", "add", f"idle-{run}", "--role", "operator",
+                                     *db], capture_output=True, text=True,
+                                    check=True).stdout.strip()
     config = work / "line.toml"
     # each party offers rate/parties messages/s: above the default messages_per_minute
-    config.write_text("detection_interval_s = 0\n[limits]\nmessages_per_minute = 1000000\n")
+    config.write_text("detection_interval_s = 0\n" if args.legacy_config else
+                      "detection_interval_s = 0\n[limits]\nmessages_per_minute = 1000000\n"
+                      f"streams_per_party = {max(8, args.idle_readers)}\n")
     port = _free_port()
     server = subprocess.Popen([*py, "serve", *db, "--port", str(port), "--config", str(config)],
                               stderr=subprocess.DEVNULL, start_new_session=True)
@@ -221,15 +265,17 @@ def main() -> int:
                 time.sleep(0.1)
         backend = httpx.get(f"{base}/v1/health").json()["backend"]
         print(f"offering {args.rate:.0f} messages/s for {args.seconds:.0f} s …", file=sys.stderr)
+        idle = (idle_token, args.idle_readers) if idle_token else None
         r = asyncio.run(_run("127.0.0.1", port, parties, args.rate, args.seconds,
-                             args.connections, server.pid))
+                             args.connections, server.pid, idle))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(15)
     ms = 1000.0
     ref = r["health_p50"]
     print(f"backend {backend}; {args.parties} SSE clients; offered {args.rate:.0f}/s "
-          f"for {args.seconds:.0f} s ({r['offered']} messages, {args.connections} connections)")
+          f"for {args.seconds:.0f} s ({r['offered']} messages, {args.connections} connections)"
+          f"; {args.idle_readers} idle readers")
     print(f"{'measure':<36}{'value':>12}{'× health':>10}")
     print(f"{'GET /v1/health round trip p50':<36}{ref * ms:>10.2f}ms{1.0:>10.1f}")
     for key, label in (("p50", "POST → SSE latency p50"), ("p99", "POST → SSE latency p99"),
@@ -241,6 +287,8 @@ def main() -> int:
     print(f"{'throughput (accepted / post time)':<36}{r['accepted'] / r['post_s']:>10.0f}/s")
     print(f"{'server CPU per message':<36}{r['server_cpu_ms']:>10.2f}ms")
     print(f"{'load generator CPU per message':<36}{r['client_cpu_ms']:>10.2f}ms")
+    print(f"{'server RSS before / loaded':<36}{r['rss_before_mb']:>8.0f} / "
+          f"{r['rss_loaded_mb']:.0f} MB")
     print(f"target p99 ≤ 100 ms: {'met' if r['p99'] <= 0.1 else 'NOT met'}")
     return 0
 
