@@ -32,7 +32,7 @@ False
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -159,13 +159,13 @@ FIELDS: Mapping[Kind, Mapping[Relation, frozenset[str]]] = {
 
 
 def relation_to(reader: Party, *, owner: str | None = None,
-                concerned: Iterable[str] = ()) -> Relation:
+                concerned: Collection[str] = ()) -> Relation:
     """How ``reader`` stands to a record owned by ``owner`` that concerns ``concerned``."""
     if reader.sees_everything:
         return Relation.OBSERVER
     if owner is not None and reader.name == owner:
         return Relation.OWNER
-    if reader.name in set(concerned):
+    if reader.name in concerned:
         return Relation.CONCERNED
     return Relation.AUTHORITY if reader.role is Role.AUTHORITY else Relation.OTHER_OPERATOR
 
@@ -175,9 +175,17 @@ def cut(kind: Kind | Iterable[Kind], relation: Relation,
     """``view`` (a record as JSON data) with only the fields ``relation`` may read of ``kind``
     (of any of several kinds, for a view that joins records: a recipient's status is its
     receipt, reply and escalations)."""
-    kinds = (kind,) if isinstance(kind, Kind) else tuple(kind)
-    allowed = frozenset().union(*(FIELDS[k][relation] for k in kinds))
+    if isinstance(kind, Kind):
+        allowed = FIELDS[kind][relation]
+    else:
+        kinds = tuple(kind)
+        allowed = _JOINED.get((kinds, relation)) or _JOINED.setdefault(
+            (kinds, relation), frozenset().union(*(FIELDS[k][relation] for k in kinds)))
     return {k: v for k, v in view.items() if k in allowed}
+
+
+_JOINED: dict[tuple[tuple[Kind, ...], Relation], frozenset[str]] = {}
+"""`cut`'s field sets of joined kinds, made once (a thread's recipients are cut per message)."""
 
 
 def readable(kind: Kind, relation: Relation) -> bool:
