@@ -83,6 +83,10 @@ WEBHOOKS = (
     "retry_min_s = 0.1\n"
     "retry_max_s = 0.5\n"
 )
+HOTLINE = (
+    "[hotline]\n"
+    "deadlines_s = {distress = 1}\n"  # a distress call escalates at once (routine: 10 min)
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,9 +188,9 @@ def webhook_config() -> str:
     from deconfliction.config import ConfigError, load_settings
 
     candidates = [
-        CONFIG + 'webhook_allow = ["127.0.0.1/32"]\n' + WEBHOOKS,
-        CONFIG + WEBHOOKS + 'allow = ["127.0.0.1/32"]\n',
-        CONFIG + WEBHOOKS,
+        CONFIG + 'webhook_allow = ["127.0.0.1/32"]\n' + WEBHOOKS + HOTLINE,
+        CONFIG + WEBHOOKS + 'allow = ["127.0.0.1/32"]\n' + HOTLINE,
+        CONFIG + WEBHOOKS + HOTLINE,
     ]
     import tempfile
 
@@ -392,6 +396,22 @@ def build(w: World, geo: Any, centre: tuple[float, float]) -> None:
         api.expect(api.as_(to).post(f"/v1/messages/{message['id']}/replies",
                                     json={"reply": "will_comply", "text": reply}), 201)
         w.messages.append(message)
+
+    # an escalation: red leaves blue's distress call unanswered past its deadline, and red's
+    # escalation contact (spare) and observers are told; then red answers
+    api.expect(api.red.put("/v1/parties/me/escalation", json={"contacts": ["spare"]}), 200)
+    subject = w.secret("blue->red distress subject", mark("BRdistress"), "blue", "red")
+    text = w.secret("blue->red distress body", mark("BRdbody"), "blue", "red")
+    call = api.expect(api.blue.post("/v1/messages", json={
+        "to": "red", "urgency": "distress", "subject": f"call {subject}",
+        "body": f"text {text} end"}), 201)
+    wait_until(lambda: [e for e in api.events("blue") if e["kind"] == "message.escalated"
+                        and e["data"].get("message_id") == call["id"]],
+               WAIT_S, "the distress call to escalate")
+    reply = w.secret("red's answer to blue's distress call", mark("RBanswer"), "blue", "red")
+    api.expect(api.red.post(f"/v1/messages/{call['id']}/replies",
+                            json={"reply": "acknowledged", "text": reply}), 201)
+    w.messages.append(call)
 
     w.link_test = api.expect(api.blue.post("/v1/line/test"), 201)
     api.expect(api.red.post(f"/v1/line/test/{w.link_test['id']}/ack"), 200)
@@ -730,12 +750,25 @@ def _context(text: str, at: int, size: int) -> str:
     return text[max(0, at - 60):at + size + 60].replace("\n", "\\n")
 
 
-def leaks(world: World, captures: list[Capture], reader: str) -> list[str]:
-    """Every secret ``reader`` may not know found in what it got back, one line each."""
+KNOWN_LEAKS: dict[tuple[str, str], str] = {
+    ("blue->red distress subject", "spare"):
+        "the message.escalated event told to the recipient's escalation contacts carries the "
+        "message's subject (and sender), though access.py gives a message to its sender, "
+        "addressees and observers only (service/hotline.py escalate_due)",
+}
+"""Leaks found and reported but not fixed yet: (secret, reader) -> what leaks. The general
+tests leave these out (so that they still catch every other leak); each has its own
+strictly-xfailed test below, which fails as soon as the leak is gone — then delete the line."""
+
+
+def leaks(world: World, captures: list[Capture], reader: str, *,
+          known: bool = False) -> list[str]:
+    """Every secret ``reader`` may not know found in what it got back, one line each (the
+    `KNOWN_LEAKS` only if ``known``)."""
     found: list[str] = []
     for cap in captures:
         for s in world.secrets:
-            if reader in s.known_by:
+            if reader in s.known_by or (not known and (s.what, reader) in KNOWN_LEAKS):
                 continue
             for at in s.find(cap.text):
                 found.append(f"{s.what} [{s.value}] to {reader} in {cap.source} at offset "
@@ -826,6 +859,17 @@ def test_the_search_is_not_blind(world, http_captures, reader):
     assert wanted
     missing = [f"{s.what} [{s.value}]" for s in wanted if next(s.find(text), None) is None]
     assert not missing, f"{reader} never reads back: {missing}"
+
+
+@pytest.mark.parametrize("what,reader", [
+    pytest.param(what, reader, id=f"{reader}", marks=pytest.mark.xfail(strict=True, reason=why))
+    for (what, reader), why in KNOWN_LEAKS.items()])
+def test_known_leak_is_fixed(world, http_captures, stream_captures, webhook_captures, what,
+                             reader):
+    captures = [*http_captures[reader], *stream_captures[reader],
+                *webhook_captures.get(reader, [])]
+    found = [f for f in leaks(world, captures, reader, known=True) if f.startswith(what)]
+    assert not found, "\n".join(found)
 
 
 # ---------------------------------------------------------------------------------------------
