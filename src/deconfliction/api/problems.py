@@ -198,7 +198,7 @@ class RequestGuard:
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                return  # the client left before its body ended: nothing to answer or store
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
