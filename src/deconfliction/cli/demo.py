@@ -461,9 +461,8 @@ def run_demo(
 ) -> int:
     """Fresh database, seeded day, tokens printed; then the API served with the simulated
     aircraft (or the real recording) and the hotline script running in the server."""
-    import uvicorn
-
     from deconfliction.api.app import create_app
+    from deconfliction.api.server import serve
     from deconfliction.store.sqlite import SqliteStore
 
     settings = settings or LineSettings()
@@ -512,7 +511,7 @@ def run_demo(
           f"or try:  curl -H 'Authorization: Bearer <token>' {url}/v1/alerts\n", flush=True)
     app = create_app(line, tasks=(aircraft, duty_officers))
     heap.settle()  # as ``serve`` does: full collections then skip what start-up built
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    serve(app, host, port, settings.limits, graceful_shutdown_s=3)  # as ``serve`` does
     return 0
 
 
