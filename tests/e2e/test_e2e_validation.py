@@ -52,14 +52,21 @@ def case_too_many_vertices(geo, area):
             "volumes[0].footprint")
 
 
-def case_polygon_area_too_large(geo, area):
-    return ({"volumes": [_vol(geo, area, footprint=geo.square(area, 55_000))]},  # 12,100 km2
-            "volumes[0].footprint")
+OVER_DEFAULT_LIMITS = {  # answered 400 limit_exceeded naming the limit (README "Limits")
+    "polygon_area_too_large": (lambda geo, a: geo.square(a, 55_000), "area_km2", 10_000),
+    "circle_area_too_large": (lambda geo, a: geo.circle(a, 60_000), "area_km2", 10_000),
+    "vertices_over_1000": (lambda geo, a: geo.ngon(a, 3000, 1001), "vertices_per_polygon", 1000),
+}
 
 
-def case_circle_area_too_large(geo, area):
-    return ({"volumes": [_vol(geo, area, footprint=geo.circle(area, 60_000))]},  # 11,310 km2
-            "volumes[0].footprint")
+@pytest.mark.parametrize("case", list(OVER_DEFAULT_LIMITS))
+def test_over_a_default_limit_is_refused_naming_it(api, geo, area, nothing_stored, case):
+    footprint, limit, value = OVER_DEFAULT_LIMITS[case]
+    r = _send(api.blue, "/v1/operations", {"volumes": [_vol(geo, area, footprint=footprint(
+        geo, area))], "priority": 0, "state": "accepted"})
+    p = api.problem(r, 400, "limit_exceeded")
+    assert (p["limit"], p["value"]) == (limit, value), p
+    assert p["field"].startswith("volumes[0].footprint"), p
 
 
 def case_latitude_out_of_range(geo, area):

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from deconfliction.api.bodies import BodyRoute
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.schemas import ConstraintIn, ConstraintReplaceIn
 from deconfliction.api.views import constraint_view, with_receipt
 from deconfliction.service import constraints as service
 
-router = APIRouter(prefix="/v1/constraints", tags=["constraints"])
+router = APIRouter(prefix="/v1/constraints", tags=["constraints"], route_class=BodyRoute)
 
 
 def _command(body: ConstraintIn, **identity: Any) -> service.PublishConstraint:

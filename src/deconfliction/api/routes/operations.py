@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from deconfliction.api.bodies import BodyRoute
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.problems import error_problem
 from deconfliction.api.schemas import OperationIn, OperationReplaceIn, QueryIn
@@ -13,7 +14,7 @@ from deconfliction.api.views import operation_view, override_view, with_receipt
 from deconfliction.service import operations as service
 from deconfliction.service.errors import Refusal
 
-router = APIRouter(prefix="/v1/operations", tags=["operations"])
+router = APIRouter(prefix="/v1/operations", tags=["operations"], route_class=BodyRoute)
 
 
 def _command(body: OperationIn, **identity: Any) -> service.DeclareOperation:

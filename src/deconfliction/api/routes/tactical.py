@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from deconfliction.api.bodies import BodyRoute
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.schemas import AircraftIn, TrackBatchIn
 from deconfliction.api.views import aircraft_view, track_view, with_receipt
 from deconfliction.model.track import Aircraft
 from deconfliction.service import alerts, tracks
 
-router = APIRouter(prefix="/v1", tags=["tactical"])
+router = APIRouter(prefix="/v1", tags=["tactical"], route_class=BodyRoute)
 
 
 @router.post("/aircraft", summary="Register or update one of your aircraft")
