@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test console chromium bench clean constraints \
+.PHONY: demo test lint install install-test console chromium bench clean constraints \
         bench-hostile bench-crash bench-soak bench-reliability
 
 # The console (console/, built with npm) goes into the package, which serves it at "/".
@@ -25,7 +25,7 @@ install-test: $(BIN)/python console chromium
 # Pin constraints.txt to what this virtualenv holds (after upgrading on purpose).
 constraints: $(BIN)/python
 	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
-	  | grep -viE '^(ruff|py-spy)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	  | grep -viE '^(py-spy)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 console: $(CONSOLE_DIST)
 
@@ -54,6 +54,13 @@ demo: install
 
 test: install-test
 	$(BIN)/python -m pytest
+
+# The linters CI runs (.ci/run): style, strict types, and the layers' import contract
+# (pyproject.toml's [tool.importlinter]: imports point down the layers of DESIGN.md).
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install-test
 	$(BIN)/python bench/strategic.py

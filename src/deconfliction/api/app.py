@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -29,7 +30,7 @@ from deconfliction.service.line import Line
 from deconfliction.service.tactical import run_detection
 from deconfliction.service.webhooks import run_webhooks
 
-BackgroundTask = Callable[[Line, asyncio.Event], Awaitable[None]]
+BackgroundTask = Callable[[Line, asyncio.Event], Coroutine[Any, Any, None]]
 """A coroutine run beside the API until its ``stop`` event is set (e.g. the demo's aircraft)."""
 
 

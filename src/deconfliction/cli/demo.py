@@ -35,6 +35,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -315,8 +316,8 @@ class HotlineScript:
                  "until further notice. Acknowledge.", refs=[self.demo.no_fly_zone], now=now)
         message = sent.value[0]
         for k, party in enumerate(("west-aoc", "east-aoc")):
-            self.later(now + REPLY_AFTER_S * (k + 1), lambda p=party: self.reply(
-                p, message.id, ReplyKind.ACKNOWLEDGED, "Acknowledged."))
+            self.later(now + REPLY_AFTER_S * (k + 1), partial(
+                self.reply, party, message.id, ReplyKind.ACKNOWLEDGED, "Acknowledged."))
 
     async def on_conflict(self, alert: Alert, details: dict[str, Any], now: float) -> None:
         """West sees another party's aircraft closing on its own: a routine call to east,
@@ -374,9 +375,9 @@ class HotlineScript:
                         await action(alert, details, now)
         ready = [d for d in self.due if d[0] <= now]
         self.due = [d for d in self.due if d[0] > now]
-        for _, action in ready:
+        for _, due in ready:
             try:
-                await action()
+                await due()
             except LineError as error:  # e.g. a console user answered first: it stands
                 log.warning("demo: a scripted hotline action failed: %s", error.detail)
 

@@ -114,7 +114,7 @@ async def _incident(args: argparse.Namespace,
                 return 1
         incident = (await collect(line, args.start, args.end, area, reader=reader)).to_json()
     finally:
-        await line.store.close()  # type: ignore[attr-defined]
+        await line.store.close()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "incident.json").write_text(json.dumps(incident, indent=1, ensure_ascii=False)
                                             + "\n")
@@ -150,7 +150,7 @@ async def _with_line(args: argparse.Namespace,
             print(f"saved the tree head of size {saved['tree_size']} to {args.out}",
                   file=sys.stderr)
     finally:
-        await line.store.close()  # type: ignore[attr-defined]
+        await line.store.close()
     return 0
 
 

@@ -27,6 +27,8 @@ I32 = npt.NDArray[np.int32]
 Bools = npt.NDArray[np.bool_]
 Box = tuple[float, float, float, float, float, float, float, float]
 Encounter = tuple[bool, float, float, float, float, float, bool]
+#: What `slice_grid` returns: ``(box, origin, is_big, start, ent, ent_floor)``.
+Grid = tuple[F64, F64, Bools, I64, I32, F64]
 
 # An aircraft whose swept box in one slice covers more grid cells than this is not hashed; it is
 # tested against every other aircraft directly (keeps memory bounded for outliers).
@@ -169,12 +171,12 @@ def _seen_before(
 
 
 @njit(cache=True, nogil=True)
-def _cell(x: float, origin: float, size: float) -> int:
+def _cell(x: float, origin: float, size: float) -> np.int64:
     return np.int64(np.floor((x - origin) / size))
 
 
 @njit(cache=True, nogil=True)
-def _hash3(i0: int, i1: int, i2: int, mask: int) -> int:
+def _hash3(i0: int, i1: int, i2: int, mask: int) -> np.int64:
     h = np.uint64(i0) * np.uint64(0x9E3779B97F4A7C15)
     h = (h ^ np.uint64(i1)) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ np.uint64(i2)) * np.uint64(0x94D049BB133111EB)
@@ -185,7 +187,7 @@ def _hash3(i0: int, i1: int, i2: int, mask: int) -> int:
 @njit(cache=True, nogil=True)
 def _apart(box: F64, a: int, b: int) -> bool:
     """True when the 4-D boxes of ``a`` and ``b`` do not intersect (closed boxes)."""
-    return (
+    return bool(
         box[a, 3] > box[b, 7]
         or box[b, 3] > box[a, 7]
         or box[a, 0] > box[b, 4]
@@ -232,7 +234,7 @@ def _grown(out_i: I64, out_f: F64, out_l: Bools) -> tuple[I64, F64, Bools]:
 @njit(cache=True, nogil=True)
 def slice_grid(
     k: int, state: F64, t_edges: F64, beta: F64, half_h: float, half_v: float, cell: F64
-) -> tuple[F64, F64, Bools, I64, I32, F64]:
+) -> Grid:
     """Pruning grid of slice ``k``: every aircraft's box hashed into a uniform 3-D grid.
 
     Returns ``(box, origin, is_big, start, ent, ent_floor)``: (N, 8) boxes; (3,) grid origin;
@@ -255,7 +257,7 @@ def slice_grid(
     c0 = np.empty((n, 3), dtype=np.int64)
     c1 = np.empty((n, 3), dtype=np.int64)
     is_big = np.zeros(n, dtype=np.bool_)
-    total = 0
+    total = np.int64(0)
     for a in range(n):
         span = 1.0
         for d in range(3):
@@ -290,8 +292,8 @@ def slice_grid(
                     ent_h[e] = h
                     start[h + 1] += 1
                     e += 1
-    for h in range(size):
-        start[h + 1] += start[h]
+    for b in range(size):
+        start[b + 1] += start[b]
     fill = start[:size].copy()
     ent = np.empty((total, 4), dtype=np.int32)
     ent_floor = np.empty(total)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from deconfliction.model.units import Metres, Seconds
 
@@ -57,6 +58,7 @@ def _spatial_cells(bounds: tuple[float, float, float, float], margin_m: Metres) 
     cells: list[int] = []
     for band in range(first, last + 1):
         n = _lon_cells(band)
+        indices: range | list[int]
         if east - west >= 360.0:
             indices = range(n)
         else:
@@ -102,7 +104,7 @@ def search_cells(
     margin_m: Metres,
     time_start: Seconds,
     time_end: Seconds,
-) -> np.ndarray:
+) -> npt.NDArray[np.int64]:
     """Inclusive key ranges ``(k, 2)`` to read to find every stored volume within
     ``margin_m`` of the bounds and overlapping the window.
 

@@ -75,4 +75,5 @@ def unwrap_ring(lon: np.ndarray, near: float | None = None) -> np.ndarray:
     turns = -np.round(np.diff(lon) / 360.0)  # whole turns only, so coordinates stay exact
     lon = lon + 360.0 * np.concatenate([[0.0], np.cumsum(turns)])
     reference = lon[0] if near is None else near
-    return lon - 360.0 * np.round((lon.mean() - reference) / 360.0)
+    unwrapped: np.ndarray = lon - 360.0 * np.round((lon.mean() - reference) / 360.0)
+    return unwrapped

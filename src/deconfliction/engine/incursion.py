@@ -266,7 +266,9 @@ def _swept_boxes(
     east = np.where(polar, 180.0, east)
     south = np.where(polar, np.where(lat > 0, lat - dlat_reach, -90.0), south)
     north = np.where(polar, np.where(lat > 0, 90.0, lat + dlat_reach), north)
-    return shapely.box(west, np.maximum(south, -90.0), east, np.minimum(north, 90.0))
+    boxes: npt.NDArray[np.object_] = shapely.box(west, np.maximum(south, -90.0), east,
+                                                 np.minimum(north, 90.0))
+    return boxes
 
 
 def _entry_times(

@@ -236,7 +236,7 @@ def detect_conflicts(
     h_eff = horizontal_m - SEPARATION_TOLERANCE_M
     v_eff = vertical_m - SEPARATION_TOLERANCE_M
 
-    def grid(k: int) -> tuple[np.ndarray, ...]:
+    def grid(k: int) -> _k.Grid:
         return _k.slice_grid(k, state, t_edges, beta, half_h, half_v, cell)
 
     def pairs(task: tuple[int, int, int, bool]) -> tuple[np.ndarray, ...]:

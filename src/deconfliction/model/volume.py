@@ -56,14 +56,14 @@ class Volume:
         )
 
 
-def footprint_to_geojson(footprint: Footprint) -> dict:
+def footprint_to_geojson(footprint: Footprint) -> dict[str, Any]:
     """The footprint as the API and the store write it (GeoJSON Polygon, or our Circle)."""
     if isinstance(footprint, CircleFootprint):
         return {"type": "Circle", "center": list(footprint.center), "radius_m": footprint.radius_m}
     return {"type": "Polygon", "coordinates": [[list(p) for p in r] for r in footprint.rings]}
 
 
-def footprint_from_geojson(data: dict) -> Footprint:
+def footprint_from_geojson(data: dict[str, Any]) -> Footprint:
     """Inverse of :func:`footprint_to_geojson` (for trusted, already validated data)."""
     if data["type"] == "Circle":
         lon, lat = data["center"]

@@ -118,7 +118,7 @@ async def sign_pending(
         size = await repo.ledger_signed_size()
         found = await repo.ledger_leaf_hashes(size, limit)
         previous = await repo.latest_ledger_head()
-        hashes = []
+        hashes: list[bytes] = []
         for index, digest in found:  # committed leaves are gap-free; stop at a gap all the same
             if index != size + len(hashes):
                 break

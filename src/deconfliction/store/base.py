@@ -11,6 +11,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from deconfliction.model.alert import Alert
 from deconfliction.model.constraint import Constraint
 from deconfliction.model.event import Event
@@ -70,7 +73,7 @@ class ConstraintRepo(Protocol):
 class VolumeIndex(Protocol):
     async def volumes_near(
         self,
-        cells: Sequence[Sequence[int]],
+        cells: npt.NDArray[np.int64],
         *,
         time_start: float,
         time_end: float,

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,7 @@ class HotStatement:
 
     def _compile(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
         compiled = self.statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # a DML or SELECT statement's compiler
         if dialect.paramstyle != "qmark" or compiled.positiontup is None:
             raise TypeError(f"hot statements need the qmark paramstyle, not "
                             f"{dialect.paramstyle}")

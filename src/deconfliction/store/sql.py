@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import (
     Double,
     String,
@@ -19,7 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import CursorResult, Row
 
 from deconfliction.engine.cells import cover
 from deconfliction.engine.footprint import geographic_bounds
@@ -135,7 +137,10 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
                 time_start=v.time_start, time_end=v.time_end,
             ))
             if indexed:
-                volume_id = result.inserted_primary_key[0]
+                assert isinstance(result, CursorResult)  # a plain statement, not a hot one
+                inserted = result.inserted_primary_key
+                assert inserted is not None  # an INSERT of one row
+                volume_id = inserted[0]
                 cells = cover(geographic_bounds(v.footprint), 0.0, v.time_start, v.time_end)
                 await self._c.execute(
                     insert(volume_cell),
@@ -155,7 +160,7 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
 
     async def volumes_near(
         self,
-        cells: Sequence[Sequence[int]],
+        cells: npt.NDArray[np.int64],
         *,
         time_start: float,
         time_end: float,

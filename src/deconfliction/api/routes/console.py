@@ -10,11 +10,14 @@ path (``/v1/…``, ``/openapi.json``, unknown ones) keeps the API's own answers.
 
 from __future__ import annotations
 
+import os
+from os import PathLike
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -58,7 +61,8 @@ class _Assets(StaticFiles):
             raise HTTPException(404, "the console is not built")  # checked again next time
         await super().check_config()
 
-    def file_response(self, full_path, stat_result, scope: Scope, status_code: int = 200):
+    def file_response(self, full_path: str | PathLike[str], stat_result: os.stat_result,
+                      scope: Scope, status_code: int = 200) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         if str(full_path).endswith(".mjs"):
             response.headers["content-type"] = "text/javascript; charset=utf-8"
