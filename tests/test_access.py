@@ -265,3 +265,16 @@ def test_the_ledger_names_the_readers_the_policy_gives() -> None:
     for drafted, kind, owner, concerned in cases:
         assert drafted.parties == access.entry_readers(kind, owner=owner, concerned=concerned), (
             drafted.kind)
+
+
+def test_an_escalation_contact_learns_who_must_act_not_what_was_said() -> None:
+    notice = {"message_id": "m-1", "party": "red", "from": "blue", "urgency": "distress",
+              "subject": "turn north now", "sent": "…", "escalation": 1, "reply": None}
+    spare = party("spare")
+    relation = access.recipient_relation(spare, "blue", "red")
+    assert relation is Relation.OTHER_OPERATOR
+    told = access.cut(Kind.ESCALATION_NOTICE, relation, notice)
+    assert told == {k: v for k, v in notice.items() if k != "subject"}
+    for reader in (party("blue"), party("red"), party("watch", Role.OBSERVER)):
+        relation = access.recipient_relation(reader, "blue", "red")
+        assert access.cut(Kind.ESCALATION_NOTICE, relation, notice) == notice

@@ -81,6 +81,7 @@ class Kind(StrEnum):
     RECEIPT = "receipt"  # a message's delivery to one recipient
     REPLY = "reply"
     ESCALATION = "escalation"
+    ESCALATION_NOTICE = "escalation_notice"  # the event telling who must act on an escalation
     WEBHOOK = "webhook"
     LINK_STATUS = "link_status"
     LEDGER_ENTRY = "ledger_entry"
@@ -120,6 +121,9 @@ _REPLY = frozenset({"message_id", "party", "reply", "reply_text", "text", "repli
                     "delivered_at"})
 _ESCALATION = frozenset({"message_id", "party", "escalations", "next_escalation_at",
                          "escalation", "due_at", "next_at"})
+_NOTICE = frozenset({"message_id", "party", "from", "urgency", "subject", "sent", "escalation",
+                     "reply"})
+_NOTICE_CONTACT = _NOTICE - {"subject"}  # a recipient's escalation contact: who, not what
 _WEBHOOK = frozenset({"url", "created_at", "updated_at", "delivered_seq", "delivered_at",
                       "pending", "failures", "last_error", "last_attempt_at",
                       "next_attempt_at"})  # never the secret, not even to its owner
@@ -150,6 +154,7 @@ FIELDS: Mapping[Kind, Mapping[Relation, frozenset[str]]] = {
     Kind.RECEIPT: _row(_RECEIPT, _RECEIPT, _RECEIPT_ADDRESSEE, _RECEIPT_ADDRESSEE, _RECEIPT),
     Kind.REPLY: _row(_REPLY, _REPLY, _NOTHING, _NOTHING, _REPLY),
     Kind.ESCALATION: _row(_ESCALATION, _ESCALATION, _NOTHING, _NOTHING, _ESCALATION),
+    Kind.ESCALATION_NOTICE: _row(_NOTICE, _NOTICE, _NOTICE_CONTACT, _NOTICE_CONTACT, _NOTICE),
     Kind.WEBHOOK: _row(_WEBHOOK, _NOTHING, _NOTHING, _NOTHING, _WEBHOOK),
     Kind.LINK_STATUS: _row(_LINK_STATUS, _LINK_STATUS, _LINK_STATUS, _LINK_STATUS,
                            _LINK_STATUS),

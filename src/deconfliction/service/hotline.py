@@ -238,6 +238,7 @@ async def escalate_due(line: Line, now: float) -> int:
         if not due:
             return 0
         parties = await repo.parties()
+        by_name = {p.name: p for p in parties}
         active = {p.name for p in parties if p.active}
         observers = [p.name for p in parties if p.active and p.role is Role.OBSERVER]
         links = await repo.party_links()
@@ -260,8 +261,10 @@ async def escalate_due(line: Line, now: float) -> int:
                     "sent": rfc3339(message.time), "escalation": escalated.escalations,
                     "reply": r.reply.value if r.reply else None}
             for name in told:
-                if name in active:
-                    await repo.append_event(name, "message.escalated", now, data)
+                if name in active:  # a contact learns who must act, not the message's text
+                    relation = access.recipient_relation(by_name[name], message.sender, r.party)
+                    await repo.append_event(name, "message.escalated", now, access.cut(
+                        access.Kind.ESCALATION_NOTICE, relation, data))
         await repo.append_leaves(recorded)
         return len(due)
 
