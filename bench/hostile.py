@@ -72,8 +72,7 @@ P99_LIMIT_S = 0.250
 P99_RATIO = 2.0
 RSS_LIMIT_KIB = 1024 * 1024
 #: The webhook receivers of two attacks run on loopback: the line must be told to allow it.
-WEBHOOK_ALLOW_CONFIGS = ('[webhooks]\nallow = ["127.0.0.1"]\n',
-                         'webhook_allow = ["127.0.0.1"]\n')
+WEBHOOK_ALLOW_CONFIGS = ('webhook_allow = ["127.0.0.1/32"]\n',)
 
 
 def iso(t: datetime) -> str:
@@ -705,6 +704,51 @@ async def attack_revocation(a: Hostile) -> None:
     a.notes.append(f"revoked token on GET /v1/events: {label}")
 
 
+async def attack_comb_pair(a: Hostile) -> None:
+    """The worst footprint the limits accept (a 999-position comb), stored; then another
+    such comb over it, dry-run and declared by a second hostile party: both sides jagged."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    mine = zigzag(999, CENTRE[0] - 0.1, CENTRE[1] - 0.05)
+    theirs = zigzag(999, CENTRE[0] - 0.099, CENTRE[1] - 0.04)
+    key: list[str] = []
+    for _attempt in range(4):
+        label, _, seconds, answer = await a.send("POST", "/v1/operations", "rogue", {
+            "volumes": [polygon_volume(mine, start, 28 * 24)], "priority": 100, "key": key},
+            timeout=90)
+        a.notes.append(f"declare a 999-position comb: {label} in {seconds:.1f} s")
+        if not label.startswith("409 missing_ovns") or not isinstance(answer, dict):
+            break
+        key += [m["ovn"] for m in answer.get("missing_ovns") or []]
+    times: dict[str, list[float]] = {"check": [], "declare": []}
+    while a.left() > 0:
+        for kind, path in (("check", "/v1/operations/check"), ("declare", "/v1/operations")):
+            _, _, seconds, _ = await a.send("POST", path, "rogue2", {
+                "volumes": [polygon_volume(theirs, start + timedelta(days=3), 2)]}, timeout=60)
+            times[kind].append(seconds)
+    for kind, values in times.items():
+        if values:
+            a.notes.append(f"{kind} of a second comb over it: median "
+                           f"{percentile(values, 0.5):.2f} s, worst {max(values):.2f} s")
+
+
+async def attack_stacked(a: Hostile) -> None:
+    """Two hostile parties report 500 aircraft each on one point at 1 Hz (within the
+    limits): 250,000 cross-party pairs for the tactical cycle, each a conflict."""
+    while a.left() > 0:
+        t0 = time.monotonic()
+        for party in ("rogue", "rogue2"):
+            now = utc_now_text()
+            reports = [{"aircraft_id": f"{party}-s{i}", "time": now, "lat": 34.0, "lon": 40.0,
+                        "altitude_m": 5000, "ground_speed_mps": 100, "track_deg": 0}
+                       for i in range(500)]
+            await a.send("POST", "/v1/tracks", party, {"reports": reports}, timeout=30)
+        await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+    _, size, seconds, answer = await a.send("GET", "/v1/alerts", "rogue", timeout=30)
+    count = len(answer.get("alerts", [])) if isinstance(answer, dict) else "?"
+    a.notes.append(f"GET /v1/alerts for rogue: {count} alerts, {size / 1e6:.1f} MB "
+                   f"in {seconds:.1f} s")
+
+
 ATTACKS: dict[str, tuple[str, Callable[[Hostile], Awaitable[None]], bool]] = {
     # name: (what, attack, needs a loopback webhook allowed)
     "polygon-2000": ("2,000-vertex zig-zag polygon, then dry runs near it",
@@ -713,6 +757,9 @@ ATTACKS: dict[str, tuple[str, Callable[[Hostile], Awaitable[None]], bool]] = {
                      lambda a: attack_polygon(a, 4000), False),
     "polygon-10000": ("10,000-vertex zig-zag polygon, then dry runs near it",
                       lambda a: attack_polygon(a, 10000), False),
+    "comb-pair": ("a 999-position comb stored, another dry-run and declared over it",
+                  attack_comb_pair, False),
+    "stacked": ("1,000 aircraft of two parties on one point at 1 Hz", attack_stacked, False),
     "amplify": ("1 MB {\"reports\":[0,0,…]} by an observer, repeated", attack_amplify, False),
     "volumes-3000": ("operations of 3,000 volumes, repeated", attack_volumes, False),
     "new-aircraft": ("track batches of 5,000 new aircraft, repeated", attack_aircraft, False),
