@@ -197,3 +197,15 @@ def test_numeric_extremes_are_400_or_taken(api, geo, area, value):
     r = api.blue.post("/v1/operations/check", content=text.encode(),
                       headers={"Content-Type": "application/json"})
     assert r.status_code == (200 if value == "-0" else 400), r.text
+
+
+@pytest.mark.parametrize("tail", [b"", b',"x": NaN}', b',"x": 1' + b"0" * 400 + b"}"],
+                         ids=["truncated", "nan", "huge-int"])
+def test_large_bodies_parsed_off_the_loop_refuse_alike(api, tail):
+    """Bodies over 64 KiB are parsed by orjson off the event loop: malformed ones are still a
+    400 problem, never a 500."""
+    raw = b'{"notes": "' + b"x" * 70_000 + b'"' + (tail or b',"volumes": [')
+    for path in ("/v1/operations", "/v1/tracks", "/v1/constraints"):
+        r = api.blue.post(path, content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
