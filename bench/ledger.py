@@ -47,6 +47,7 @@ from deconfliction.cli import heap
 from deconfliction.engine.ledger_entry import SALT_BYTES, entry_bytes
 from deconfliction.engine.merkle import leaf_hash, verify_inclusion
 from deconfliction.model.ledger import Leaf, LeafDraft
+from deconfliction.model.limits import Limits
 from deconfliction.model.message import Urgency
 from deconfliction.model.party import Party, Role
 from deconfliction.model.time import rfc3339
@@ -55,7 +56,7 @@ from deconfliction.model.volume import CircleFootprint, Volume
 from deconfliction.service import evidence, hotline, ledger, tracks
 from deconfliction.service import operations as ops
 from deconfliction.service.errors import Refusal
-from deconfliction.service.line import Line
+from deconfliction.service.line import Line, LineSettings
 from deconfliction.service.parties import add_party
 from deconfliction.store import open_store
 from deconfliction.store.sql_ledger import LedgerSql
@@ -294,7 +295,8 @@ async def overhead(database_url: str | None, rounds: int, seed: int) -> list[dic
     with tempfile.TemporaryDirectory(prefix="bench-ledger-overhead-") as tmp:
         store = (open_store(database_url=database_url) if database_url
                  else open_store(db_path=Path(tmp) / "line.db"))
-        line = Line(store)
+        # one party sends thousands of messages a round: above the default messages_per_minute
+        line = Line(store, LineSettings(limits=Limits(messages_per_minute=10**9)))
 
         async def parties(repo: Any) -> None:
             for name in ("blue", "red"):
