@@ -8,8 +8,8 @@ One database (a temp SQLite file unless ``--database-url``) for all rounds. Each
 ``deconfliction serve`` on it, runs a mixed load — three operators declaring operations,
 sending messages (each answered by its recipient with a reply) and reporting track batches of
 50 aircraft each as fast as the line takes them — and ``kill -9``-s the server's process group
-at a random moment 0.3–3 s in. After the restart (the next round's start, and once more at
-the end) it checks:
+at a random moment 0.3–3 s in (``--kill-after MIN MAX``). After the restart (the next
+round's start, and once more at the end) it checks:
 
 * every write answered 2xx is there: operations (owner's view, same ``ovn``), messages
   (sender's thread) with every acknowledged reply, each track's latest state at least as new
@@ -241,6 +241,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kill-after", type=float, nargs=2, default=(0.3, 3.0),
+                        metavar=("MIN", "MAX"), help="seconds of load before the kill "
+                        "(uniform; a loaded machine needs longer to acknowledge anything)")
     parser.add_argument("--code", default=None,
                         help="run the server from this src directory (PYTHONPATH)")
     args = parser.parse_args()
@@ -285,7 +288,7 @@ def main() -> int:
                       f"{len(check.missing)} missing; ledger {ledger} {what}")
                 server.stop()
                 break
-            kill_at = rng.uniform(0.3, 3.0)
+            kill_at = rng.uniform(*args.kill_after)
             load = Load(server.base_url, dbs.tokens, acked, rng, round_)
 
             async def round_run(load: Load = load, kill_at: float = kill_at) -> None:
