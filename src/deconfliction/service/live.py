@@ -26,18 +26,21 @@ REVOKED = "revoked"  # the party's token was revoked
 
 class Subscription:
     """One follower's mailbox: a flag set on every commit that appended to its party's stream,
-    the committed events themselves (at most ``capacity``: past it they are dropped and the
-    follower reads the database), and ``cut``, set when the follower must stop at once.
+    the committed events themselves (at most ``capacity`` since the follower last took them:
+    past it they are dropped and the follower reads the database), and ``cut``, set when the
+    follower must stop at once.
 
     ``at_client`` is set by a stream while a batch it produced is being sent to its client: a
     mailbox that fills up then belongs to a client that does not read, and is cut."""
 
-    __slots__ = ("flag", "pushed", "overflowed", "capacity", "at_client", "cut", "cut_reason")
+    __slots__ = ("flag", "pushed", "behind", "stale", "capacity", "at_client", "cut",
+                 "cut_reason")
 
     def __init__(self, capacity: int = PUSH_BUFFER) -> None:
         self.flag = asyncio.Event()
         self.pushed: deque[Event] = deque()
-        self.overflowed = False
+        self.behind = 0  # events committed since the follower last took its mailbox
+        self.stale = False  # the pushed events are not all there is: read the database
         self.capacity = capacity
         self.at_client = False
         self.cut = asyncio.Event()
@@ -45,19 +48,20 @@ class Subscription:
 
     def deliver(self, events: list[Event]) -> None:
         """Hold these events for the follower and wake it (on the follower's loop)."""
-        if self.overflowed or len(self.pushed) + len(events) > self.capacity:
+        self.behind += len(events)
+        if self.behind > self.capacity:
             self.pushed.clear()  # the database holds them: nothing is lost, memory is bounded
-            self.overflowed = True
+            self.stale = True
             if self.at_client:
                 self.cut_off(TOO_SLOW)
-        else:
+        elif not self.stale:
             self.pushed.extend(events)
         self.flag.set()
 
     def must_read(self) -> None:
         """Make the follower read the database (events it was not handed: other processes')."""
         self.pushed.clear()
-        self.overflowed = True
+        self.stale = True
         self.flag.set()
 
     def cut_off(self, reason: str) -> None:
@@ -69,12 +73,13 @@ class Subscription:
         self.flag.set()
 
     def take(self) -> list[Event] | None:
-        """The events pushed since the last take, or ``None`` if some were dropped (the
-        follower must then read the database)."""
+        """The events pushed since the last take, or ``None`` if they are not all there is
+        (the follower must then read the database)."""
         taken = list(self.pushed)
         self.pushed.clear()
-        if self.overflowed:
-            self.overflowed = False
+        self.behind = 0
+        if self.stale:
+            self.stale = False
             return None
         return taken
 
