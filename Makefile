@@ -16,11 +16,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# After installing, the tactical detector's numba kernels are compiled into their on-disk cache
+# (engine/kernel_cache.py), so no server, demo or test waits for the compiler on first use.
 install: $(BIN)/python console
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	$(BIN)/python -m deconfliction.engine.kernel_cache
 
 install-test: $(BIN)/python console chromium
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m deconfliction.engine.kernel_cache
 
 # Pin constraints.txt to what this virtualenv holds (after upgrading on purpose).
 constraints: $(BIN)/python

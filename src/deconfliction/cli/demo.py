@@ -441,21 +441,6 @@ def _load_sample() -> list[StateVector]:
 
 # --- running it -----------------------------------------------------------------------------
 
-def _warm_up() -> None:
-    """Compile the detector's kernels now (cached once per installation) so that the first
-    detection cycle is not late for the scenario."""
-    import numpy as np
-
-    from deconfliction.engine.tactical import detect_conflicts
-    from deconfliction.model.track import TrackArrays
-
-    detect_conflicts(TrackArrays(("warm-1", "warm-2"), np.array([36.0, 36.0]),
-                                 np.array([37.0, 37.1]), np.array([8e3, 8e3]),
-                                 np.array([200.0, 200.0]), np.array([90.0, 270.0]), np.zeros(2),
-                                 np.array([0, 1]), time_s=0.0),
-                     horizontal_m=9260.0, vertical_m=300.0, look_ahead_s=120.0)
-
-
 def run_demo(
     db: Path, host: str, port: int, *, settings: LineSettings | None = None,
     real_traffic: bool = False,
@@ -471,9 +456,6 @@ def run_demo(
     if real_traffic:
         print("loading the OpenSky sample …", file=sys.stderr, flush=True)
         states = _load_sample()
-    print("preparing the detector (compiled once per installation) …", file=sys.stderr,
-          flush=True)
-    _warm_up()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     store = SqliteStore.open(db)
