@@ -151,8 +151,8 @@ def test_suggestions_avoid_constraints(api, geo, area):
 def test_constraint_validation(api, geo, area):
     before = api.constraint_ids()
     huge = geo.volume(geo.circle(area, 60_000))  # ~11,300 km2 > 10,000 km2
-    p = api.problem(api.post_constraint([huge]), 400, "validation_error")
-    assert any(e["field"].startswith("volumes[0].footprint") for e in p["errors"]), p
+    p = api.problem(api.post_constraint([huge]), 400, "limit_exceeded")
+    assert (p["limit"], p["value"], p["field"]) == ("area_km2", 10_000, "volumes[0].footprint")
     p = api.problem(api.post_constraint([geo.volume(geo.square(area))], kind="closed"),
                     400, "validation_error")
     assert any(e["field"] == "kind" for e in p["errors"]), p
