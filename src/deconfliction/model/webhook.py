@@ -9,7 +9,9 @@ from dataclasses import dataclass
 class Webhook:
     """Where ``party``'s events are POSTed, signed with ``secret`` (stored as given: it is
     needed to sign), and how far delivery has got: every event up to ``delivered_seq`` was
-    answered with a 2xx; ``failures`` counts failed attempts at the next one."""
+    answered with a 2xx; ``failures`` counts failed attempts at the next one, and
+    ``last_error`` says what the last one met as a category (``timeout``, ``refused``,
+    ``http_status_500``, ``not_public`` …), never the error's text."""
 
     party: str
     url: str
