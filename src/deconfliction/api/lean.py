@@ -77,6 +77,9 @@ def _parsed(raw: bytes, content_type: str | None) -> Any:
         return _NO_BODY
     try:
         return json.loads(raw)
+    except RecursionError:  # deeper than the guard's nesting_depth lets through by default
+        raise _body_error("json_invalid", ("body", 0), "JSON decode error",
+                          error="nested too deep") from None
     except ValueError as error:
         raise _body_error("json_invalid", ("body", getattr(error, "pos", 0)),
                           "JSON decode error", error=getattr(error, "msg", str(error))) from None
