@@ -35,6 +35,7 @@ from deconfliction.model.party import Party
 from deconfliction.model.time import rfc3339
 from deconfliction.model.track import Track
 from deconfliction.model.volume import Volume, footprint_to_geojson
+from deconfliction.service.access import Kind, entry_readers
 
 T = TypeVar("T")
 
@@ -137,8 +138,9 @@ def party_body(p: Party) -> dict[str, Any]:
 
 
 # the leaves of each kind of change, with who may read them --------------------------------
-# Readers as the line has always recorded them: a record's owner, the parties of a message,
-# every party (`PUBLIC`) for what every party is shown anyway; observers read every entry.
+# Readers come from the access policy (`access.entry_readers`: a record's owner and the parties
+# it concerns, or `PUBLIC` when every party reads such a record in full); parties and link
+# tests, which every party sees on the line, are `PUBLIC`. Observers read every entry.
 
 def party_added(p: Party) -> LeafDraft:
     return draft("party.added", [PUBLIC], party_body(p), p.created_at)
@@ -152,47 +154,52 @@ def operation_changed(o: Operation, *, first: bool) -> LeafDraft:
     """An operation declared (``first``), replaced, its state changed, or ended."""
     kind = ("operation.declared" if first else "operation.ended"
             if o.state is OperationState.ENDED else "operation.updated")
-    return draft(kind, [o.owner], operation_body(o), o.updated_at)
+    return draft(kind, entry_readers(Kind.OPERATION, owner=o.owner), operation_body(o),
+                 o.updated_at)
 
 
 def constraint_changed(k: Constraint, *, first: bool) -> LeafDraft:
     """A constraint published (``first``), replaced or withdrawn."""
     kind = ("constraint.published" if first else "constraint.updated"
             if k.state is ConstraintState.ACTIVE else "constraint.withdrawn")
-    return draft(kind, [PUBLIC], constraint_body(k), k.updated_at)
+    return draft(kind, entry_readers(Kind.CONSTRAINT, owner=k.authority), constraint_body(k),
+                 k.updated_at)
 
 
 def tracks_reported(tracks: Sequence[Track]) -> LeafDraft:
     """A batch of accepted state reports (not empty), readable by the parties reporting."""
-    return draft("tracks.reported", {t.party for t in tracks}, tracks_body(tracks),
-                 max(t.received_at for t in tracks))
+    return draft("tracks.reported", entry_readers(Kind.TRACK, concerned={t.party for t in tracks}),
+                 tracks_body(tracks), max(t.received_at for t in tracks))
 
 
 def message_sent(m: Message, recipients: Sequence[Recipient]) -> LeafDraft:
-    return draft("message.sent", [m.sender, *(r.party for r in recipients)],
-                 message_body(m, recipients), m.time)
+    readers = entry_readers(Kind.MESSAGE, owner=m.sender, concerned=[r.party for r in recipients])
+    return draft("message.sent", readers, message_body(m, recipients), m.time)
 
 
 def message_delivered(message_id: str, party: str, sender: str, at: float) -> LeafDraft:
     """The first delivery of a message to ``party``: readable by it and the sender."""
-    return draft("message.delivered", (party, sender), delivered_body(message_id, party, at),
-                 at)
+    return draft("message.delivered", entry_readers(Kind.RECEIPT, owner=party, concerned=[sender]),
+                 delivered_body(message_id, party, at), at)
 
 
 def message_replied(r: Recipient, sender: str) -> LeafDraft:
     assert r.replied_at is not None
-    return draft("message.replied", (r.party, sender), replied_body(r), r.replied_at)
+    return draft("message.replied", entry_readers(Kind.REPLY, owner=r.party, concerned=[sender]),
+                 replied_body(r), r.replied_at)
 
 
 def message_escalated(r: Recipient, sender: str, due_at: float) -> LeafDraft:
     """A recipient escalated (``r`` after the escalation) at the deadline ``due_at``."""
-    return draft("message.escalated", (r.party, sender), escalated_body(r, due_at), due_at)
+    readers = entry_readers(Kind.ESCALATION, owner=r.party, concerned=[sender])
+    return draft("message.escalated", readers, escalated_body(r, due_at), due_at)
 
 
 def party_status(link: PartyLink) -> LeafDraft:
     """A party's declared status (``link.status_at`` set)."""
     assert link.status_at is not None
-    return draft("party.status", [PUBLIC], status_body(link), link.status_at)
+    return draft("party.status", entry_readers(Kind.LINK_STATUS, owner=link.party),
+                 status_body(link), link.status_at)
 
 
 def link_test_sent(test: LinkTest) -> LeafDraft:
