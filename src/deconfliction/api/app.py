@@ -80,7 +80,7 @@ def create_app(
     problems.install(app)
     if lean:
         app.add_middleware(LeanLane, routes=hotline.LEAN_ROUTES)  # inside the body limit
-    app.add_middleware(problems.RequestGuard)
+    app.add_middleware(problems.RequestGuard, limits=line.settings.limits)
     for router in (meta.router, events.router, operations.router, constraints.router,
                    tactical.router, hotline.router, link.router, webhooks.router,
                    ledger.router):
