@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any, cast
 
 import numpy as np
@@ -91,22 +92,25 @@ def _summary(details: AlertDetails) -> tuple[Any, ...]:
     return tuple(round(v / 5) if isinstance(v, float) else v for v in figures)
 
 
+_STATE_FIELDS = attrgetter("time", "lat", "lon", "altitude_m", "ground_speed_mps", "track_deg",
+                           "vertical_rate_mps")
+
+
 def _track_arrays(tracks: list[Track], now: float) -> TrackArrays:
     """Each track moved along its velocity from its report time to ``now``, as the detectors'
     record; each party a code, each unidentified aircraft a code of its own."""
-    def column(field: str) -> np.ndarray:
-        return np.array([getattr(t.state, field) for t in tracks], dtype=np.float64)
-    dt = now - column("time")
-    gs, trk, vs = column("ground_speed_mps"), column("track_deg"), column("vertical_rate_mps")
+    rows = np.array([_STATE_FIELDS(t.state) for t in tracks], dtype=np.float64).reshape(-1, 7)
+    reported, lat0, lon0, alt0, gs, trk, vs = rows.T
+    dt = now - reported
     if tracks:
-        lon, lat, _ = WGS84.fwd(column("lon"), column("lat"), trk, gs * dt)
+        lon, lat, _ = WGS84.fwd(lon0, lat0, trk, gs * dt)
     else:
         lon = lat = np.empty(0)
     names: dict[str, int] = {}
     party = np.array([-(i + 1) if t.party == UNIDENTIFIED else names.setdefault(t.party, len(names))
                       for i, t in enumerate(tracks)], dtype=np.int64)
-    return TrackArrays([t.state.aircraft_id for t in tracks], lat, lon,
-                       column("altitude_m") + vs * dt, gs, trk, vs, party, time_s=now)
+    return TrackArrays([t.state.aircraft_id for t in tracks], lat, lon, alt0 + vs * dt, gs, trk,
+                       vs, party, time_s=now)
 
 
 def _side(track: Track, aircraft: Aircraft | None, at: TrackArrays, i: int) -> AircraftSide:
