@@ -368,14 +368,14 @@ def build(w: World, geo: Any, centre: tuple[float, float]) -> None:
              "B2": ("blue", _offset(_offset(centre, 180, 60_000), 90, 8000)),
              "S1": ("spare", _offset(centre, 225, 120_000))}
     for name, (party, at) in where.items():
+        address = icao()
         plane = Plane(party,
                       w.secret(f"{party}'s aircraft id ({name})", mark(f"{name}ac"), party),
-                      w.secret(f"{party}'s aircraft callsign ({name})", f"CS{name}"
-                               f"{uuid.uuid4().int % 10**8:08d}"[:16], party),
-                      "", at)
-        plane.icao24 = icao()
-        w.secret(f"{party}'s aircraft ICAO address ({name})", plane.icao24, party,
-                 pattern=_hexword(plane.icao24))
+                      w.secret(f"{party}'s aircraft callsign ({name})",
+                               f"CS{name}{uuid.uuid4().int % 10**8:08d}", party),
+                      w.secret(f"{party}'s aircraft ICAO address ({name})", address, party,
+                               pattern=_hexword(address)),
+                      at)
         body: dict[str, Any] = {"id": plane.id, "icao24": plane.icao24,
                                 "callsign": plane.callsign}
         if name == "B2":
