@@ -222,6 +222,10 @@ def test_odd_cursors_and_query_values(server: Any) -> None:
                 "Authorization": f"Bearer {server.tokens['blue']}"}), f"DELETE {url}")
 
 
+#: uvicorn's answer to a request its HTTP parser cannot read (not the application's to shape).
+HTTP_LAYER_REFUSAL = "Invalid HTTP request received."
+
+
 def _sse_status(server: Any, headers: dict[str, Any], query: str = "") -> tuple[int, bytes]:
     """An SSE request's status and, when 200, its first bytes (the stream must open)."""
     with httpx.Client(base_url=server.base_url, timeout=10) as c, c.stream(
@@ -234,7 +238,8 @@ def _sse_status(server: Any, headers: dict[str, Any], query: str = "") -> tuple[
                     break
         else:
             r.read()
-            _assert_answer(r, f"SSE {headers} {query}")
+            if r.text != HTTP_LAYER_REFUSAL:  # a byte the HTTP parser refuses (DEL…)
+                _assert_answer(r, f"SSE {headers} {query}")
         return r.status_code, first
 
 
@@ -247,9 +252,12 @@ def test_odd_last_event_ids_open_a_stream_or_are_refused(server: Any) -> None:
             ({"Last-Event-ID": v.encode("utf-8")}, ""),
             ({}, f"?after={quote(v, safe='')}"),
         ):
-            status, first = _sse_status(server, {
-                "Authorization": f"Bearer {token}", "Accept": "text/event-stream",
-                **headers}, query)
+            try:
+                status, first = _sse_status(server, {
+                    "Authorization": f"Bearer {token}", "Accept": "text/event-stream",
+                    **headers}, query)
+            except httpx.LocalProtocolError:
+                continue  # a value the client itself will not send (leading space, tab)
             assert status < 500, f"Last-Event-ID/after {v!r} → {status}"
             if status == 200:
                 assert first.startswith(b"retry:"), f"{v!r}: stream began {first[:80]!r}"
@@ -285,8 +293,11 @@ def test_odd_headers(server: Any, method: str, path: str, party: str) -> None:
             content = None if body is None else json.dumps(body).encode()
             try:
                 r = c.request(method, path, content=content, headers=headers)
-            except httpx.RemoteProtocolError:
-                continue  # a header the HTTP layer itself refused: not the application's
+            except (httpx.RemoteProtocolError, httpx.LocalProtocolError):
+                continue  # a header one HTTP layer or the other refused outright
+            if "Transfer-Encoding" in odd:  # with a Content-Length: refused by the HTTP layer
+                assert r.status_code < 500, f"{method} {path} {odd}: {r.status_code}"
+                continue
             _assert_answer(r, f"{method} {path} with {odd}")
 
 
