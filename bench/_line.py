@@ -125,9 +125,11 @@ class Databases:
 
     def _admin(self, statement: str) -> None:
         import psycopg  # only for a PostgreSQL run
+        from psycopg import sql
 
+        assert self.database_url
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(sql.SQL(statement))
 
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         done = subprocess.run([sys.executable, "-m", "deconfliction", *args], env=self.env,

@@ -692,7 +692,10 @@ async def attack_revocation(a: Hostile) -> None:
     while time.perf_counter() < watch_until and not stream.done():
         await asyncio.sleep(0.1)
     after = [t - revoked for t in got if t > revoked]
-    if closed:
+    if closed and closed[0] < revoked:
+        a.notes.append(f"stream closed {revoked - closed[0]:.2f} s before `party revoke` had "
+                       f"returned; {len(after)} events delivered after it")
+    elif closed:
         a.notes.append(f"stream closed {closed[0] - revoked:.2f} s after the revocation; "
                        f"{len(after)} events delivered after it")
     else:
