@@ -26,6 +26,7 @@ from deconfliction.service.incident import collect
 from deconfliction.service.ledger_export import export, read_export
 from deconfliction.service.line import Line
 from deconfliction.service.tactical import DetectionCycle
+from deconfliction.service.volume_index import constraint_cells
 
 pytestmark = pytest.mark.anyio
 T0 = 1_800_000_000.0
@@ -58,10 +59,11 @@ async def _scenario(store) -> tuple[Line, Clock]:
     async def setup(repo):
         for p in EVERYONE:
             await repo.add_party(p, hashlib.sha256(p.name.encode()).hexdigest())
-        await repo.insert_constraint(Constraint(
+        closed = Constraint(
             "c-1", "un", ConstraintKind.NO_FLY, "Aleppo",
             (Volume(CircleFootprint((37.2, 36.2), 3000.0), 0.0, 20000.0, T0 - 60, T0 + 3600),),
-            ("red",), (), ConstraintState.ACTIVE, "c-1-1", 1, T0, T0))
+            ("red",), (), ConstraintState.ACTIVE, "c-1-1", 1, T0, T0)
+        await repo.insert_constraint(closed, constraint_cells(closed))
     await store.transact(setup)
     for who, ident, lon, heading in ((BLUE, SECRETS["blue"], 37.0, 90.0),
                                      (RED, SECRETS["red"], 37.2, 270.0)):

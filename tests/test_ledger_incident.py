@@ -31,6 +31,7 @@ from deconfliction.service.errors import ValidationFailed
 from deconfliction.service.incident import collect
 from deconfliction.service.line import Line
 from deconfliction.service.tactical import commit_alert
+from deconfliction.service.volume_index import constraint_cells, operation_cells
 from deconfliction.store import open_store
 
 pytestmark = pytest.mark.anyio
@@ -76,17 +77,17 @@ async def line(tmp_path: Path):
         for op in (operation("op-aleppo", "blue", ALEPPO, T0 - 50),
                    operation("op-palmyra", "red", PALMYRA, T0 - 40),
                    operation("op-gone", "red", ALEPPO, T0 - 30)):
-            await repo.insert_operation(op)
+            await repo.insert_operation(op, operation_cells(op))
             await record(evidence.operation_changed(op, first=True))
         gone = operation("op-gone", "red", ALEPPO, T0 - 20, state=OperationState.ENDED,
                          version=2)
-        await repo.update_operation(gone)
+        await repo.update_operation(gone, operation_cells(gone))
         await record(evidence.operation_changed(gone, first=False))
         closed = Constraint(
             "k-aleppo", "mission", ConstraintKind.NO_FLY, "Aleppo",
             (Volume(CircleFootprint(ALEPPO, 15000.0), 0.0, 18000.0, T0 - 60, T0 + 86400),),
             None, (), ConstraintState.ACTIVE, "k-1", 1, T0 - 60, T0 - 60)
-        await repo.insert_constraint(closed)
+        await repo.insert_constraint(closed, constraint_cells(closed))
         await record(evidence.constraint_changed(closed, first=True))
         key = ("conflict", "blue-1", "red-1")
         raised = Alert("a-1", AlertKind.CONFLICT, key, ("blue", "red"), AlertState.RAISED,
@@ -132,7 +133,7 @@ async def line(tmp_path: Path):
             await repo.put_tracks(batch)
             await record(evidence.tracks_reported(batch))
         later = operation("op-later", "blue", ALEPPO, T0 + 900)
-        await repo.insert_operation(later)
+        await repo.insert_operation(later, operation_cells(later))
         await record(evidence.operation_changed(later, first=True))
 
     await store.transact(history)

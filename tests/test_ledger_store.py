@@ -41,6 +41,7 @@ from deconfliction.service import (
     tracks,
 )
 from deconfliction.service.line import Line
+from deconfliction.service.volume_index import operation_cells
 
 pytestmark = pytest.mark.anyio
 T0 = 1_800_000_000.0
@@ -61,7 +62,7 @@ async def add_parties(store, *names: str) -> None:
 
 async def declare(repo, op: Operation) -> Leaf:
     """``op`` stored and recorded in this unit of work, as declaring it does."""
-    await repo.insert_operation(op)
+    await repo.insert_operation(op, operation_cells(op))
     (leaf,) = await repo.append_leaves([evidence.operation_changed(op, first=True)])
     return leaf
 

@@ -23,6 +23,7 @@ from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import CircleFootprint, PolygonFootprint, Volume
 from deconfliction.service import evidence
+from deconfliction.service.volume_index import constraint_cells, operation_cells
 from deconfliction.store import open_store
 
 pytestmark = pytest.mark.anyio
@@ -158,7 +159,7 @@ async def test_operation_round_trip(store) -> None:
                -12.5, 1e5 / 3, T0 + 7200.0, T0 + 10_000.75),
     )
     original = operation("op-1", "blue", volumes, short_notice=True, priority=-2)
-    await store.transact(lambda r: r.insert_operation(original))
+    await store.transact(lambda r: r.insert_operation(original, operation_cells(original)))
     loaded = await store.interact(lambda r: r.operation("op-1"))
     assert loaded == original
     assert isinstance(loaded.volumes, tuple) and isinstance(loaded.callsigns, tuple)
@@ -171,7 +172,7 @@ async def test_operation_round_trip(store) -> None:
         version=2, short_notice=False, callsigns=(), notes="", updated_at=T0 + 60.0625,
         priority=-2,
     )
-    await store.transact(lambda r: r.update_operation(updated))
+    await store.transact(lambda r: r.update_operation(updated, operation_cells(updated)))
     assert await store.interact(lambda r: r.operation("op-1")) == updated
     assert (await store.interact(lambda r: r.operation("op-1"))).short_notice is False
     assert await store.interact(lambda r: r.operation("missing")) is None
@@ -187,7 +188,7 @@ async def test_operations_listing_filters_ended(store) -> None:
 
     async def insert(repo):
         for o in (a, b, c):
-            await repo.insert_operation(o)
+            await repo.insert_operation(o, operation_cells(o))
     await store.transact(insert)
     assert [o.id for o in await store.interact(lambda r: r.operations())] == ["op-a", "op-b"]
     assert [o.id for o in await store.interact(lambda r: r.operations(include_ended=True))] == [
@@ -223,7 +224,8 @@ async def test_volumes_near_finds_by_cells_and_filters(store) -> None:
         ((36.28, 37.08), (36.32, 37.08), (36.32, 37.12), (36.28, 37.12), (36.28, 37.08)),))
     stored = Volume(square_fp, 1500.0, 2500.0, T0 + 1800.0, T0 + 5400.0)
     far = Volume(CircleFootprint((40.0, 37.1), 2000.0), 1000.0, 2000.0, T0, T0 + 3600.0)
-    await store.transact(lambda r: r.insert_operation(operation("op-r", "red", [far, stored])))
+    op_r = operation("op-r", "red", [far, stored])
+    await store.transact(lambda r: r.insert_operation(op_r, operation_cells(op_r)))
 
     found = await store.interact(_near(mine))
     assert [(f.subject_kind, f.subject_id, f.ordinal) for f in found] == [
@@ -251,7 +253,7 @@ async def test_volumes_near_finds_by_cells_and_filters(store) -> None:
     # ending the operation takes its volumes out of the index (the record stays)
     ended = operation("op-r", "red", [far, stored], state=OperationState.ENDED, version=2,
                       ovn="ovn-op-r-2")
-    await store.transact(lambda r: r.update_operation(ended))
+    await store.transact(lambda r: r.update_operation(ended, operation_cells(ended)))
     assert await store.interact(_near(mine)) == []
     assert await store.interact(lambda r: r.all_indexed_volumes()) == []
     assert (await store.interact(lambda r: r.operation("op-r"))).volumes == (far, stored)
@@ -261,15 +263,16 @@ async def test_volumes_near_long_volumes_and_moved_volumes(store) -> None:
     await add_parties(store, "blue")
     fp = CircleFootprint((179.99, 10.0), 500.0)  # across the antimeridian from the probe
     long_v = Volume(fp, 0.0, 500.0, T0, T0 + 20 * 86400.0)
-    await store.transact(lambda r: r.insert_operation(operation("op-l", "blue", [long_v])))
+    op_l = operation("op-l", "blue", [long_v])
+    await store.transact(lambda r: r.insert_operation(op_l, operation_cells(op_l)))
     probe = Volume(CircleFootprint((-179.99, 10.01), 500.0), 0.0, 500.0,
                    T0 + 15 * 86400.0, T0 + 15 * 86400.0 + 60.0)
     assert [f.subject_id for f in await store.interact(_near(probe))] == ["op-l"]
 
     # an update that moves the volume re-indexes it: the old place no longer finds it
     moved = Volume(CircleFootprint((10.0, 50.0), 500.0), 0.0, 500.0, T0, T0 + 600.0)
-    await store.transact(lambda r: r.update_operation(
-        operation("op-l", "blue", [moved], version=2, ovn="ovn-op-l-2")))
+    op_moved = operation("op-l", "blue", [moved], version=2, ovn="ovn-op-l-2")
+    await store.transact(lambda r: r.update_operation(op_moved, operation_cells(op_moved)))
     assert await store.interact(_near(probe)) == []
     assert [f.volume for f in await store.interact(_near(moved))] == [moved]
 
@@ -283,13 +286,13 @@ async def test_constraints_indexed_only_while_active(store) -> None:
                    volumes=(v,), applies_to=("blue", "red"), exempt=("watch",),
                    state=ConstraintState.ACTIVE, ovn="k-ovn-1", version=1,
                    created_at=T0, updated_at=T0)
-    await store.transact(lambda r: r.insert_constraint(k))
+    await store.transact(lambda r: r.insert_constraint(k, constraint_cells(k)))
     assert await store.interact(lambda r: r.constraint("k-1")) == k
     found = await store.interact(_near(v))
     assert [(f.subject_kind, f.subject_id) for f in found] == [("constraint", "k-1")]
     withdrawn = replace(k, state=ConstraintState.WITHDRAWN, applies_to=None, version=2,
                         ovn="k-ovn-2")
-    await store.transact(lambda r: r.update_constraint(withdrawn))
+    await store.transact(lambda r: r.update_constraint(withdrawn, constraint_cells(withdrawn)))
     assert await store.interact(_near(v)) == []
     assert await store.interact(lambda r: r.constraint("k-1")) == withdrawn
     assert await store.interact(lambda r: r.constraints(include_withdrawn=False)) == []
@@ -353,13 +356,15 @@ async def test_failing_transact_rolls_everything_back(store) -> None:
     await add_parties(store, "blue")
     v = Volume(CircleFootprint((36.2, 37.1), 1000.0), 0.0, 100.0, T0, T0 + 600.0)
     before = operation("op-keep", "blue", [v])
-    await store.transact(lambda r: r.insert_operation(before))
+    await store.transact(lambda r: r.insert_operation(before, operation_cells(before)))
 
     async def doomed(repo):
         await repo.add_party(Party("red", Role.OPERATOR, T0), token_hash("red"))
-        await repo.insert_operation(operation("op-new", "red", [v]))
-        await repo.update_operation(operation("op-keep", "blue", [], state=OperationState.ENDED,
-                                              version=2, ovn="changed"))
+        new = operation("op-new", "red", [v])
+        await repo.insert_operation(new, operation_cells(new))
+        kept = operation("op-keep", "blue", [], state=OperationState.ENDED, version=2,
+                         ovn="changed")
+        await repo.update_operation(kept, operation_cells(kept))
         await repo.append_event("blue", "alert", T0, {"n": 1})
         await repo.revoke_party("blue", T0 + 1)
         raise Boom("after writing")

@@ -39,7 +39,8 @@ from typing import Any, Protocol
 
 import rfc8785
 
-from deconfliction.model.ledger import HASH_SIZE, NodeId  # value types the store shares
+# value types and the two hashes of RFC 9162 §2.1.1, shared with the store
+from deconfliction.model.ledger import HASH_SIZE, NodeId, leaf_hash, node_hash
 
 __all__ = [
     "EMPTY_ROOT",
@@ -67,8 +68,6 @@ __all__ = [
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 """Root of the empty tree: the hash of the empty string (RFC 9162 §2.1.1)."""
 
-_LEAF_PREFIX = b"\x00"  # RFC 9162 §2.1.1: domain separation of leaves ...
-_NODE_PREFIX = b"\x01"  # ... and interior nodes, against second-preimage attacks.
 
 
 class VerificationError(Exception):
@@ -140,28 +139,6 @@ def canonical_entry(obj: Any) -> bytes:
     b'{"a":[true,null,1.5],"b":1}'
     """
     return rfc8785.dumps(obj)
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    """Hash one leaf entry: SHA-256(0x00 || entry) (RFC 9162 §2.1.1).
-
-    Examples
-    --------
-    >>> leaf_hash(b"").hex()
-    '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d'
-    """
-    return hashlib.sha256(_LEAF_PREFIX + entry).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """Hash two child hashes: SHA-256(0x01 || left || right) (RFC 9162 §2.1.1).
-
-    Examples
-    --------
-    >>> node_hash(leaf_hash(b""), leaf_hash(b"\\x00")).hex()
-    'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125'
-    """
-    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
 # --------------------------------------------------------------------------------------------

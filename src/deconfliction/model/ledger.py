@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -92,6 +93,31 @@ HASH_SIZE = 32
 
 NodeId = tuple[int, int]
 """``(level, index)`` of a complete aligned subtree: leaves ``[index * 2**level, ...)``."""
+
+_LEAF_PREFIX = b"\x00"  # RFC 9162 §2.1.1: domain separation of leaves ...
+_NODE_PREFIX = b"\x01"  # ... and interior nodes, against second-preimage attacks.
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    """Hash one leaf entry: SHA-256(0x00 || entry) (RFC 9162 §2.1.1).
+
+    Examples
+    --------
+    >>> leaf_hash(b"").hex()
+    '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d'
+    """
+    return hashlib.sha256(_LEAF_PREFIX + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Hash two child hashes: SHA-256(0x01 || left || right) (RFC 9162 §2.1.1).
+
+    Examples
+    --------
+    >>> node_hash(leaf_hash(b""), leaf_hash(b"\\x00")).hex()
+    'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125'
+    """
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from deconfliction.service.evidence import Recorded
 from deconfliction.service.line import Line
 from deconfliction.service.operations import new_ovn
 from deconfliction.service.validation import volume_errors
+from deconfliction.service.volume_index import constraint_cells
 from deconfliction.store.base import Repository
 
 
@@ -84,7 +85,7 @@ async def publish_constraint(
                 exempt=command.exempt, state=ConstraintState.ACTIVE,
                 ovn=new_ovn(), version=1, created_at=now, updated_at=now,
             )
-            await repo.insert_constraint(constraint)
+            await repo.insert_constraint(constraint, constraint_cells(constraint))
             (receipt,) = await repo.append_leaves([
                 evidence.constraint_changed(constraint, first=True)])
             await _tell_everyone(repo, constraint, "constraint.published", now)
@@ -95,7 +96,7 @@ async def publish_constraint(
             applies_to=command.applies_to, exempt=command.exempt,
             ovn=new_ovn(), version=previous.version + 1, updated_at=now,
         )
-        await repo.update_constraint(constraint)
+        await repo.update_constraint(constraint, constraint_cells(constraint))
         (receipt,) = await repo.append_leaves([
             evidence.constraint_changed(constraint, first=False)])
         await _tell_everyone(repo, constraint, "constraint.changed", now)
@@ -131,7 +132,7 @@ async def withdraw_constraint(
         constraint = replace(previous, state=ConstraintState.WITHDRAWN,
                              ovn=new_ovn(), version=previous.version + 1,
                              updated_at=now)
-        await repo.update_constraint(constraint)
+        await repo.update_constraint(constraint, constraint_cells(constraint))
         (receipt,) = await repo.append_leaves([
             evidence.constraint_changed(constraint, first=False)])
         await _tell_everyone(repo, constraint, "constraint.withdrawn", now)

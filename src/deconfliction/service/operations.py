@@ -26,6 +26,7 @@ from deconfliction.service.errors import (
 from deconfliction.service.line import Line, LineSettings
 from deconfliction.service.strategic import Proposal, check_plan, is_short_notice
 from deconfliction.service.validation import check_volumes
+from deconfliction.service.volume_index import operation_cells
 from deconfliction.store.base import Repository
 
 _QUERY_PAST_S = 8 * 86400.0  # a query with no window looks this far back (covers live volumes)
@@ -165,7 +166,7 @@ async def declare_operation(
                 short_notice=found.short_notice, callsigns=command.callsigns,
                 notes=command.notes, created_at=now, updated_at=now,
             )
-            await repo.insert_operation(operation)
+            await repo.insert_operation(operation, operation_cells(operation))
         else:
             operation = replace(
                 previous, volumes=command.volumes, priority=command.priority,
@@ -173,7 +174,7 @@ async def declare_operation(
                 short_notice=found.short_notice, callsigns=command.callsigns,
                 notes=command.notes, updated_at=now,
             )
-            await repo.update_operation(operation)
+            await repo.update_operation(operation, operation_cells(operation))
         (receipt,) = await repo.append_leaves([
             evidence.operation_changed(operation, first=previous is None)])
         await _tell_overridden(repo, operation, list(found.overridden), now)
@@ -230,7 +231,7 @@ async def end_operation(
         operation = await _owned(repo, party, operation_id, ovn)
         ended = replace(operation, state=OperationState.ENDED, ovn=new_ovn(),
                         version=operation.version + 1, updated_at=now)
-        await repo.update_operation(ended)
+        await repo.update_operation(ended, operation_cells(ended))
         (receipt,) = await repo.append_leaves([evidence.operation_changed(ended, first=False)])
         return evidence.Recorded(ended, receipt)
 

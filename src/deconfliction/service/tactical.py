@@ -46,6 +46,7 @@ from deconfliction.service import access, evidence
 from deconfliction.service.line import Line
 from deconfliction.service.operations import new_ovn
 from deconfliction.service.parties import tell_every_party
+from deconfliction.service.volume_index import operation_cells
 from deconfliction.store.base import Repository
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,7 @@ class DetectionCycle:
             return
         changed = replace(operation, state=state, ovn=new_ovn(),
                           version=operation.version + 1, updated_at=now)
-        await repo.update_operation(changed)
+        await repo.update_operation(changed, operation_cells(changed))
         await repo.append_leaves([evidence.operation_changed(changed, first=False)])
         await tell_every_party(repo, "operation.state", now, {
             "operation_id": operation.id, "owner": operation.owner,

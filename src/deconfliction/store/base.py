@@ -49,8 +49,16 @@ class PartyRepo(Protocol):
 
 
 class OperationRepo(Protocol):
-    async def insert_operation(self, operation: Operation) -> None: ...
-    async def update_operation(self, operation: Operation) -> None: ...
+    async def insert_operation(
+        self, operation: Operation, cells: Sequence[Sequence[int]]
+    ) -> None:
+        """Store an operation, its volumes filed under ``cells`` (one key list per volume, in
+        order; empty: not indexed — the service decides, `service.volume_index`)."""
+        ...
+
+    async def update_operation(
+        self, operation: Operation, cells: Sequence[Sequence[int]]
+    ) -> None: ...
     async def operation(self, operation_id: str) -> Operation | None: ...
     async def operations(
         self, *, ids: Sequence[str] | None = None, include_ended: bool = False,
@@ -62,8 +70,12 @@ class OperationRepo(Protocol):
 
 
 class ConstraintRepo(Protocol):
-    async def insert_constraint(self, constraint: Constraint) -> None: ...
-    async def update_constraint(self, constraint: Constraint) -> None: ...
+    async def insert_constraint(
+        self, constraint: Constraint, cells: Sequence[Sequence[int]]
+    ) -> None: ...
+    async def update_constraint(
+        self, constraint: Constraint, cells: Sequence[Sequence[int]]
+    ) -> None: ...
     async def constraint(self, constraint_id: str) -> Constraint | None: ...
     async def constraints(
         self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True

@@ -23,8 +23,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import CursorResult, Row
 
-from deconfliction.engine.cells import cover
-from deconfliction.engine.footprint import geographic_bounds
 from deconfliction.model import fastjson
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
 from deconfliction.model.event import Event
@@ -120,9 +118,12 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
 
     # volumes and their cells ---------------------------------------------------------------
     async def _put_volumes(
-        self, kind: str, subject_id: str, volumes: Sequence[Volume], indexed: bool,
-        *, replacing: bool,
+        self, kind: str, subject_id: str, volumes: Sequence[Volume],
+        cells: Sequence[Sequence[int]], *, replacing: bool,
     ) -> None:
+        """Store the volumes, each filed under its ``cells`` (none given: not indexed)."""
+        if cells and len(cells) != len(volumes):
+            raise ValueError(f"{len(cells)} cell lists for {len(volumes)} volumes")
         if replacing:
             old = select(volume.c.id).where(volume.c.subject_kind == kind,
                                             volume.c.subject_id == subject_id)
@@ -136,15 +137,14 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
                 altitude_lower_m=v.altitude_lower_m, altitude_upper_m=v.altitude_upper_m,
                 time_start=v.time_start, time_end=v.time_end,
             ))
-            if indexed:
+            if cells:
                 assert isinstance(result, CursorResult)  # a plain statement, not a hot one
                 inserted = result.inserted_primary_key
                 assert inserted is not None  # an INSERT of one row
                 volume_id = inserted[0]
-                cells = cover(geographic_bounds(v.footprint), 0.0, v.time_start, v.time_end)
                 await self._c.execute(
                     insert(volume_cell),
-                    [{"cell": int(c), "volume_id": volume_id} for c in cells],
+                    [{"cell": int(c), "volume_id": volume_id} for c in cells[ordinal]],
                 )
 
     async def _volumes_of(self, kind: str, ids: Sequence[str]) -> dict[str, list[Volume]]:
@@ -196,17 +196,15 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
             created_at=o.created_at, updated_at=o.updated_at,
         )
 
-    async def insert_operation(self, o: Operation) -> None:
+    async def insert_operation(self, o: Operation, cells: Sequence[Sequence[int]]) -> None:
         await self._c.execute(insert(operation).values(id=o.id, **self._operation_values(o)))
-        await self._put_volumes(_OPERATION, o.id, o.volumes,
-                                o.state is not OperationState.ENDED, replacing=False)
+        await self._put_volumes(_OPERATION, o.id, o.volumes, cells, replacing=False)
 
-    async def update_operation(self, o: Operation) -> None:
+    async def update_operation(self, o: Operation, cells: Sequence[Sequence[int]]) -> None:
         await self._c.execute(
             update(operation).where(operation.c.id == o.id).values(**self._operation_values(o))
         )
-        await self._put_volumes(_OPERATION, o.id, o.volumes,
-                                o.state is not OperationState.ENDED, replacing=True)
+        await self._put_volumes(_OPERATION, o.id, o.volumes, cells, replacing=True)
 
     async def operation(self, operation_id: str) -> Operation | None:
         found = await self.operations(ids=[operation_id], include_ended=True)
@@ -246,18 +244,16 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
             version=k.version, created_at=k.created_at, updated_at=k.updated_at,
         )
 
-    async def insert_constraint(self, k: Constraint) -> None:
+    async def insert_constraint(self, k: Constraint, cells: Sequence[Sequence[int]]) -> None:
         await self._c.execute(
             insert(airspace_constraint).values(id=k.id, **self._constraint_values(k)))
-        await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
-                                k.state is ConstraintState.ACTIVE, replacing=False)
+        await self._put_volumes(_CONSTRAINT, k.id, k.volumes, cells, replacing=False)
 
-    async def update_constraint(self, k: Constraint) -> None:
+    async def update_constraint(self, k: Constraint, cells: Sequence[Sequence[int]]) -> None:
         await self._c.execute(update(airspace_constraint)
                               .where(airspace_constraint.c.id == k.id)
                               .values(**self._constraint_values(k)))
-        await self._put_volumes(_CONSTRAINT, k.id, k.volumes,
-                                k.state is ConstraintState.ACTIVE, replacing=True)
+        await self._put_volumes(_CONSTRAINT, k.id, k.volumes, cells, replacing=True)
 
     async def constraint(self, constraint_id: str) -> Constraint | None:
         found = await self.constraints(ids=[constraint_id])

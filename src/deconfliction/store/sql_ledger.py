@@ -30,9 +30,15 @@ from sqlalchemy import (
 from sqlalchemy import update as update_
 from sqlalchemy.engine import Row
 
-from deconfliction.engine.merkle import node_hash  # levels 1-3 are hashed up when read
 from deconfliction.model.fastjson import dumps_text
-from deconfliction.model.ledger import Leaf, LeafDraft, NodeId, SignedTreeHead, SigningKey
+from deconfliction.model.ledger import (  # node_hash: levels 1-3 are hashed up when read
+    Leaf,
+    LeafDraft,
+    NodeId,
+    SignedTreeHead,
+    SigningKey,
+    node_hash,
+)
 from deconfliction.store.hot import hot
 from deconfliction.store.schema import (
     ledger_head,
