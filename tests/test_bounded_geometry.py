@@ -72,3 +72,25 @@ def test_proximities_cut_huge_footprints_without_changing_distances() -> None:
     whole = planarize(big, plane)
     exact = float(shapely.distance(whole.core, shapely.Point(0.0, 0.0))) - 2000.0
     assert abs(found[0].distance_m - max(0.0, exact)) < 1.0
+
+
+def test_region_between_two_jagged_footprints_is_a_bounded_superset() -> None:
+    """Both jagged (the comb pair of bench/hostile.py): the region is drawn on the grid, holds
+    all of the exact region and reaches at most a cell's diagonal beyond the proposed one."""
+    stored = Volume(comb(300), 0, 1000, 0, 3600)
+    proposed = Volume(comb(300, 37.001, 36.01), 0, 1000, 0, 3600)
+    assert proximities([proposed], [stored], horizontal_m=H)
+    region = conflict_region(proposed, stored, horizontal_m=H, vertical_m=V)
+    lon, lat = 37.001 + 0.15, 36.01 + 0.15
+    plane = LocalPlane(lon, lat)
+    mine = planarize(proposed.footprint, plane).shape()
+    assert complexity(mine) > REGION_EXACT_COMPLEXITY
+    exact = shapely.intersection(
+        mine, shapely.buffer(planarize(stored.footprint, plane).core, H, quad_segs=16))
+    got = shapely.transform(shape(region.footprint), lambda c: shapely.get_coordinates(
+        shapely.points(*plane.forward(c[:, 0], c[:, 1]))))
+    assert got.buffer(1.0).contains(exact.buffer(-1.0)), "the drawn region lost some of it"
+    x0, y0, x1, y1 = mine.bounds
+    cell = max(x1 - x0, y1 - y0) / REGION_GRID
+    assert mine.buffer(cell * 1.5).contains(got), "the region strays more than a cell"
+    assert got.area < mine.buffer(cell * 1.5).area

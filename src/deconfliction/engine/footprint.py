@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -38,6 +39,7 @@ DENSIFY_DEG = 0.01  # ~1.1 km: the lon/lat-straight edge is then followed to a f
 MAX_DENSIFIED = 5_000  # vertices after densifying: bounds the cost of any footprint, even one
 # stored before the limits existed. Only a boundary over 50° long gets a coarser step (one of
 # 500°, 0.1° steps: a parallel then bows ~1 m off the plane's chord at 36° N)
+PLANAR_CACHE = 64  # planar polygons remembered (each at most MAX_DENSIFIED vertices)
 CIRCLE_QUAD_SEGMENTS = 32  # for drawn circles only; distances to circles are exact
 _MIN_MERIDIONAL_RADIUS_M = 6_335_000.0  # WGS84 a(1 − e²) = 6,335,439 m, rounded down
 _METRES_PER_DEG_LAT = 111_694.0  # the longest degree of latitude (at the poles), WGS84
@@ -130,6 +132,17 @@ def planarize(
     if isinstance(footprint, CircleFootprint):
         x, y = plane.forward([footprint.center[0]], [footprint.center[1]])
         return PlanarFootprint(shapely.Point(float(x[0]), float(y[0])), footprint.radius_m)
+    return _planar_polygon(footprint, plane.lon0, plane.lat0, within_m)
+
+
+@lru_cache(maxsize=PLANAR_CACHE)
+def _planar_polygon(
+    footprint: PolygonFootprint, lon0: float, lat0: float, within_m: Metres | None
+) -> PlanarFootprint:
+    """`planarize` for a polygon, remembered: one dry run projects the same (densified, up to
+    `MAX_DENSIFIED` vertices) footprints on the same plane several times — the conflicts, the
+    suggestions, each conflict's region — and projecting costs more than comparing."""
+    plane = LocalPlane(lon0, lat0)
     rings = _unwrapped_rings(footprint, plane.lon0)
     polygon = shapely.Polygon(rings[0], rings[1:])
     if within_m is not None:

@@ -233,14 +233,10 @@ def _box(bounds: tuple[float, float, float, float], margin: float) -> shapely.Po
     return shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin)
 
 
-def _near(
-    core: shapely.Geometry, reach_m: Metres, window: shapely.Geometry, *, exact: bool
-) -> shapely.Geometry:
-    """Every point of ``window``'s bounding box within ``reach_m`` of ``core`` — exactly when
-    ``core`` is simple, else as grid cells whose centre lies within ``reach_m`` plus half a
-    cell's diagonal (a superset, coarser by at most one cell's diagonal, never smaller)."""
-    if exact:
-        return shapely.buffer(core, reach_m, quad_segs=16)
+def _cells(core: shapely.Geometry, reach_m: Metres, window: shapely.Geometry) -> np.ndarray:
+    """The cells of a `REGION_GRID` grid over ``window``'s bounding box whose centre lies
+    within ``reach_m`` plus half a cell's diagonal of ``core``: together they hold every point
+    of the box within ``reach_m`` of ``core`` (a superset by at most a cell's diagonal)."""
     x0, y0, x1, y1 = window.bounds
     cell = max(x1 - x0, y1 - y0, 1.0) / REGION_GRID
     xs = x0 + cell * (np.arange(int(math.ceil((x1 - x0) / cell)) + 1) + 0.5)
@@ -248,11 +244,21 @@ def _near(
     cx, cy = (a.ravel() for a in np.meshgrid(xs, ys))
     shapely.prepare(core)
     keep = shapely.dwithin(core, shapely.points(cx, cy), reach_m + cell * math.sqrt(0.5))
-    if not keep.any():
-        return shapely.Polygon()
     half = cell / 2
-    cells = shapely.box(cx[keep] - half, cy[keep] - half, cx[keep] + half, cy[keep] + half)
-    return shapely.coverage_union_all(cells)
+    cells: np.ndarray = shapely.box(cx[keep] - half, cy[keep] - half,
+                                    cx[keep] + half, cy[keep] + half)
+    return cells
+
+
+def _near(
+    core: shapely.Geometry, reach_m: Metres, window: shapely.Geometry, *, exact: bool
+) -> shapely.Geometry:
+    """Every point of ``window``'s bounding box within ``reach_m`` of ``core`` — exactly when
+    ``core`` is simple, else as the grid cells of `_cells` (never smaller)."""
+    if exact:
+        return shapely.buffer(core, reach_m, quad_segs=16)
+    cells = _cells(core, reach_m, window)
+    return shapely.coverage_union_all(cells) if len(cells) else shapely.Polygon()
 
 
 def conflict_region(
@@ -262,11 +268,14 @@ def conflict_region(
 
     Both footprints are first cut to the box where they can come within the minimum of each
     other, so a huge or jagged footprint costs only its part near the other one; the buffer
-    is then exact for simple shapes and drawn on a bounded grid for jagged ones (`_near`).
+    is then exact for simple shapes and drawn on a bounded grid for jagged ones (`_near`);
+    when both are jagged the region itself is drawn on that grid (`_cells`).
     """
     lon, lat, radius = (float(a[0]) for a in bounding_caps([proposed.footprint]))
     plane = LocalPlane(lon, lat)
-    theirs = planarize(other.footprint, plane, within_m=radius + horizontal_m + 1000.0)
+    # the cut `proximities` made (so its planar footprint is reused), at least as wide
+    theirs = planarize(other.footprint, plane,
+                       within_m=radius + horizontal_m * (1 + _PLANE_SLACK) + 1000.0)
     reach = horizontal_m + theirs.radius_m
     whole = planarize(proposed.footprint, plane).shape()
     mine = shapely.intersection(whole, _box(theirs.core.bounds, reach + 1.0))
@@ -276,11 +285,20 @@ def conflict_region(
     if core.is_empty:
         core = theirs.core
     simple = complexity(core) <= REGION_EXACT_COMPLEXITY
-    if theirs.radius_m > 0 or not simple:
+    both_jagged = not simple and complexity(mine) > REGION_EXACT_COMPLEXITY
+    if both_jagged:
+        # both jagged: GEOS overlaying one with the other's grid took seconds (two 1,000-
+        # vertex combs: 1.3 s), so the region is the grid cells near theirs that hold part of
+        # mine — a superset of the exact region by at most a cell's diagonal, at bounded cost
+        cells = _cells(core, reach, _box(mine.bounds, 0.0))
+        shapely.prepare(mine)
+        cells = cells[shapely.intersects(mine, cells)]
+        near = shapely.coverage_union_all(cells) if len(cells) else shapely.Polygon()
+    elif theirs.radius_m > 0 or not simple:
         near = _near(core, reach, _box(mine.bounds, 0.0), exact=simple)
     else:  # as before the limits: the other's own shape buffered by the minimum
         near = shapely.buffer(core, horizontal_m, quad_segs=16)
-    area = shapely.intersection(mine, near)
+    area = near if both_jagged else shapely.intersection(mine, near)
     if area.is_empty:  # touching within float noise: report the nearest point of ``mine``
         target = theirs.core if near.is_empty else near
         nearest = shapely.get_coordinates(shapely.shortest_line(mine, target))[0]
