@@ -239,14 +239,15 @@ def _cells(core: shapely.Geometry, reach_m: Metres, window: shapely.Geometry) ->
     of the box within ``reach_m`` of ``core`` (a superset by at most a cell's diagonal)."""
     x0, y0, x1, y1 = window.bounds
     cell = max(x1 - x0, y1 - y0, 1.0) / REGION_GRID
-    xs = x0 + cell * (np.arange(int(math.ceil((x1 - x0) / cell)) + 1) + 0.5)
-    ys = y0 + cell * (np.arange(int(math.ceil((y1 - y0) / cell)) + 1) + 0.5)
-    cx, cy = (a.ravel() for a in np.meshgrid(xs, ys))
+    # cell edges from whole indices, so neighbours share exact corners and merge when united
+    i, j = (a.ravel() for a in np.meshgrid(np.arange(int(math.ceil((x1 - x0) / cell)) + 1),
+                                           np.arange(int(math.ceil((y1 - y0) / cell)) + 1)))
     shapely.prepare(core)
-    keep = shapely.dwithin(core, shapely.points(cx, cy), reach_m + cell * math.sqrt(0.5))
-    half = cell / 2
-    cells: np.ndarray = shapely.box(cx[keep] - half, cy[keep] - half,
-                                    cx[keep] + half, cy[keep] + half)
+    keep = shapely.dwithin(core, shapely.points(x0 + cell * (i + 0.5), y0 + cell * (j + 0.5)),
+                           reach_m + cell * math.sqrt(0.5))
+    i, j = i[keep], j[keep]
+    cells: np.ndarray = shapely.box(x0 + cell * i, y0 + cell * j,
+                                    x0 + cell * (i + 1), y0 + cell * (j + 1))
     return cells
 
 
