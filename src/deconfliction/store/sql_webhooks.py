@@ -5,12 +5,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 
 from deconfliction.model.webhook import Webhook
+from deconfliction.store.hot import hot
 from deconfliction.store.schema import event, webhook
 from deconfliction.store.unit_of_work import ThreadConnection
+
+# the stream watch asks this of every followed party four times a second: one index probe
+# (max() wrapped in coalesce() would read all the party's events in SQLite), compiled once
+_LAST_SEQ = hot(select(event.c.seq).where(event.c.party == bindparam("party"))
+                .order_by(event.c.seq.desc()).limit(1))
 
 
 def _webhook(row: Row[Any]) -> Webhook:
@@ -64,6 +70,5 @@ class WebhookSql:
 
     async def last_seq(self, party: str) -> int:
         """The sequence number of the party's latest event (0: none yet)."""
-        last = await self._c.scalar(
-            select(func.coalesce(func.max(event.c.seq), 0)).where(event.c.party == party))
+        last = await self._c.scalar(_LAST_SEQ, {"party": party})
         return int(last or 0)
