@@ -61,6 +61,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyproj import Geod
 
+from support.waiting import wait_for
+
 ROLES = {"blue": "operator", "red": "operator", "mission": "authority", "watch": "observer",
          "spare": "operator"}
 PARTIES = tuple(ROLES)
@@ -220,18 +222,6 @@ def _iso(t: float) -> str:
 def _offset(p: tuple[float, float], azimuth: float, dist_m: float) -> tuple[float, float]:
     lon, lat, _ = GEOD.fwd(p[0], p[1], azimuth, dist_m)
     return (lon, lat)
-
-
-def wait_until(fn: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}; last: {last!r}")
-        time.sleep(0.25)
 
 
 @dataclass
@@ -405,7 +395,7 @@ def build(w: World, geo: Any, centre: tuple[float, float]) -> None:
     call = api.expect(api.blue.post("/v1/messages", json={
         "to": "red", "urgency": "distress", "subject": f"call {subject}",
         "body": f"text {text} end"}), 201)
-    wait_until(lambda: [e for e in api.events("blue") if e["kind"] == "message.escalated"
+    wait_for(lambda: [e for e in api.events("blue") if e["kind"] == "message.escalated"
                         and e["data"].get("message_id") == call["id"]],
                WAIT_S, "the distress call to escalate")
     reply = w.secret("red's answer to blue's distress call", mark("RBanswer"), "blue", "red")
@@ -427,12 +417,12 @@ def build(w: World, geo: Any, centre: tuple[float, float]) -> None:
             return found
         return None
 
-    wait_until(raised, FIRST_ALERT_S, "the three alerts of the scenario")
+    wait_for(raised, FIRST_ALERT_S, "the three alerts of the scenario")
     # R1 leaves: the encounter clears (after the line's hysteresis)
     w.planes["R1"].at = _offset(centre, 90, 250_000)
     report(api, w.planes["R1"])
     encounter = {w.planes["B1"].id, w.planes["R1"].id}
-    wait_until(lambda: [a for a in observer_alerts(api)
+    wait_for(lambda: [a for a in observer_alerts(api)
                         if _ids(a) == encounter and a["state"] == "cleared"],
                WAIT_S, "the encounter to clear")
     w.truth = {a["id"]: a for a in observer_alerts(api)}
@@ -453,10 +443,10 @@ def settle(w: World) -> None:
                           200)
         return page["signed_size"] == page["size"]
 
-    wait_until(signed, WAIT_S, "the ledger to be signed to its end")
+    wait_for(signed, WAIT_S, "the ledger to be signed to its end")
     for party in w.hooks:
         last = (api.events(party) or [{"seq": 0}])[-1]["seq"]
-        wait_until(lambda p=party, n=last: api.expect(
+        wait_for(lambda p=party, n=last: api.expect(
             api.as_(p).get("/v1/parties/me/webhook"), 200)["delivered_seq"] >= n,
             WAIT_S, f"{party}'s webhook to deliver its stream")
 
