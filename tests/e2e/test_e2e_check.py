@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -60,13 +60,22 @@ def same_refusal_later(checked: dict, declared: dict, elapsed_s: float) -> None:
     the notice period) may have grown by that much; everything else is the same. (Exact, with
     a fixed clock: tests/service/test_dry_run_matches_declaring.py.)"""
     def without_time_shifts(p: dict) -> dict:
-        return {**p, "suggestions": [{**s, "shift_s": None} if s["kind"] == "time_shift" else s
-                                     for s in p["suggestions"]]}
+        return {**p, "suggestions": [
+            {**s, "shift_s": None, "volumes": [{**v, "time_start": None, "time_end": None}
+                                               for v in s["volumes"]]}
+            if s["kind"] == "time_shift" else s for s in p["suggestions"]]}
+
+    def at(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
     same_refusal(without_time_shifts(checked), without_time_shifts(declared))
     for a, b in zip(checked["suggestions"], declared["suggestions"], strict=True):
         if a["kind"] == "time_shift":
-            assert 0 <= b["shift_s"] - a["shift_s"] <= math.ceil(elapsed_s) + 1, (a, b, elapsed_s)
+            grown = b["shift_s"] - a["shift_s"]
+            assert 0 <= grown <= math.ceil(elapsed_s) + 1, (a, b, elapsed_s)
+            for va, vb in zip(a["volumes"], b["volumes"], strict=True):  # moved by as much
+                assert at(vb["time_start"]) - at(va["time_start"]) == grown, (va, vb, grown)
+                assert at(vb["time_end"]) - at(va["time_end"]) == grown, (va, vb, grown)
 
 
 def ledger_size(api) -> int:
