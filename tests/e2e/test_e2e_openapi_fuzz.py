@@ -1,7 +1,8 @@
 """Schema-driven fuzzing of the whole API (schemathesis): whatever a client sends, the line
 answers with a 2xx or a 4xx problem — never a server error — and every answer conforms to the
-OpenAPI document (its content type and, where the document gives one, its schema), on both
-backends.
+OpenAPI document (a status it documents for that operation, its content type and its schema),
+on both backends. The document itself is checked too: a bearer scheme, a typed success body
+and the problem schema on every operation, and no 422 anywhere (the line answers 400).
 
 Schemathesis draws bodies, query parameters, path ids and headers from the document; on top of
 its values, every string it draws may be swapped for a hostile one (odd unicode digits, odd time
@@ -20,6 +21,7 @@ from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 EXAMPLES = 250  # spread over every operation of the schema
@@ -31,7 +33,61 @@ HOSTILE_STRINGS = [
     "0000-01-01T00:00:00Z", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59",
     "10000-01-01T00:00:00Z", "٢٠٢٦-١١-٢٨T06:00:00Z", "1e999", "NaN", "-0",
 ]
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance,
+          content_type_conformance]
+PROBLEM = "#/components/schemas/ProblemOut"
+
+
+def test_document_tells_the_truth(server) -> None:
+    """Every operation: a typed success body, each problem status with the problem schema and
+    an example, the bearer scheme where a token is needed; no 422, no untyped object; an
+    example on every JSON request body."""
+    import httpx
+
+    doc = httpx.get(f"{server.base_url}/openapi.json", timeout=30).json()
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        **doc["components"]["securitySchemes"]["bearer"], "type": "http", "scheme": "bearer"}
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    ids = set()
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            ids.add(op["operationId"])
+            responses = op["responses"]
+            assert "422" not in responses, where
+            success = [c for c in responses if c.startswith("2")]
+            assert len(success) == 1, where
+            if success[0] != "204":
+                schema = responses[success[0]]["content"]["application/json"]["schema"]
+                assert schema.get("$ref", "").endswith("Out"), (where, schema)
+            for code, response in responses.items():
+                if code.startswith(("4", "5")):
+                    problem = response["content"]["application/problem+json"]
+                    assert problem["schema"] == {"$ref": PROBLEM}, (where, code)
+                    assert problem["example"]["status"] == int(code), (where, code)
+            assert {"400", "413"} <= set(responses), where
+            if path != "/v1/health":
+                assert op["security"] == [{"bearer": []}], where
+                assert {"401", "429"} <= set(responses), where
+                assert all(p["name"].lower() != "authorization"
+                           for p in op.get("parameters", [])), where
+            for media, body in op.get("requestBody", {}).get("content", {}).items():
+                if media == "application/json":
+                    assert "example" in body, where
+    assert len(ids) == sum(len(ops) for ops in doc["paths"].values())  # unique ids
+
+
+def test_docs_example_declaration_is_taken(server, api) -> None:
+    """The request example of "Declare an operation" is one the line takes (its times are
+    made relative to when the document was made), so "Try it out" works as shown."""
+    import httpx
+
+    doc = httpx.get(f"{server.base_url}/openapi.json", timeout=30).json()
+    body = doc["paths"]["/v1/operations"]["post"]["requestBody"]["content"][
+        "application/json"]["example"]
+    check = api.blue.post("/v1/operations/check", json=body)
+    assert check.status_code == 200, check.text
+    assert check.json()["acceptable"] is True, check.text
 
 
 def _hostile(value: object, swap: bool, pick: str) -> object:

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from deconfliction import __version__
-from deconfliction.api import problems
+from deconfliction.api import openapi, problems
 from deconfliction.api.lean import LeanLane
 from deconfliction.api.routes import (
     console,
@@ -78,6 +78,7 @@ def create_app(
     )
     app.state.line = line
     problems.install(app)
+    openapi.install(app)  # the document that tells the truth, made once
     if lean:
         app.add_middleware(LeanLane, routes=hotline.LEAN_ROUTES)  # inside the body limit
     app.add_middleware(problems.RequestGuard, limits=line.settings.limits)
