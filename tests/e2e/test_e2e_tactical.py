@@ -100,13 +100,16 @@ def test_register_aircraft_and_list_by_need_to_know(api):
     assert mine not in aircraft_of(api, "red"), "a party sees only its own aircraft"
     assert aircraft_of(api, "watch")[mine]["party"] == "blue", "observers see every aircraft"
 
-    # Another party cannot take it over, and the entry is unchanged.
-    api.problem(api.red.post("/v1/aircraft", json={"id": mine, "callsign": "RED999"}), 403)
+    # The same id from another party is that party's own aircraft (ids are per party: no
+    # refusal that would tell red blue flies it), and blue's entry is unchanged.
+    theirs = register(api, "red", id=mine, callsign="RED999")
+    assert (theirs["party"], theirs["callsign"]) == ("red", "RED999")
     assert aircraft_of(api, "blue")[mine]["callsign"] == "BLU001"
-    # Nor claim its ICAO address for another aircraft.
-    r = api.red.post("/v1/aircraft", json={"id": uid("red-reg"), "icao24": address})
-    assert r.status_code in (403, 409), r.text
+    # So is blue's ICAO address on one of red's aircraft; only blue's own registry can clash.
+    register(api, "red", id=uid("red-reg"), icao24=address)
     assert aircraft_of(api, "blue")[mine]["icao24"] == address
+    api.problem(api.blue.post("/v1/aircraft", json={"id": uid("blue-2"), "icao24": address}),
+                409)
 
     # Observers and authorities have no aircraft.
     for party in ("watch", "mission"):
@@ -230,21 +233,24 @@ def test_stale_reports_follow_configured_track_drop(tactical, area):
     assert counts(body) == {"accepted": 1, "ignored": 1}, "older than track_drop_s (6 s): ignored"
 
 
-def test_reporting_another_partys_aircraft_is_refused_and_stores_nothing(api, area):
+def test_another_partys_id_is_a_different_aircraft_of_ones_own(api, area):
+    """Reporting an id red uses is not refused (that would tell blue red flies it): it is a
+    new aircraft of blue's, and red's aircraft is neither read nor moved by it."""
     theirs = uid("red-own")
     register(api, "red", id=theirs, callsign="RED007")
-    mine = uid("blue-new")
     now = time.time()
-    p = api.problem(post_tracks(api, "blue", [report(mine, now - 1, area),
-                                              report(theirs, now - 1, area)]), 403)
-    assert p["code"] == "forbidden"
-    assert mine not in tracks_of(api, "watch"), "nothing of a refused batch is stored"
-    assert theirs not in tracks_of(api, "watch")
-    assert mine not in aircraft_of(api, "watch"), "nor is the unknown aircraft registered"
-    assert aircraft_of(api, "red")[theirs]["party"] == "red"
-    # The owner itself may report it.
-    assert api.expect(post_tracks(api, "red", [report(theirs, now - 1, area)]), 200)[
+    assert api.expect(post_tracks(api, "red", [report(theirs, now - 2, area)]), 200)[
         "accepted"] == 1
+    body = api.expect(post_tracks(api, "blue", [report(theirs, now - 1, area, altitude_m=999.0)]),
+                      200)
+    assert counts(body) == {"accepted": 1, "ignored": 0}
+    assert tracks_of(api, "blue")[theirs]["altitude_m"] == 999.0
+    red_track = tracks_of(api, "red")[theirs]
+    assert (red_track["party"], red_track["altitude_m"]) == ("red", 3000.0)
+    assert aircraft_of(api, "red")[theirs]["callsign"] == "RED007"
+    assert aircraft_of(api, "blue")[theirs]["callsign"] is None
+    watched = api.expect(api.watch.get("/v1/tracks"), 200)["tracks"]
+    assert sorted(t["party"] for t in watched if t["aircraft_id"] == theirs) == ["blue", "red"]
 
 
 def test_observers_and_authorities_cannot_report(api, area):

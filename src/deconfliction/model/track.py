@@ -16,6 +16,19 @@ UNIDENTIFIED = "unidentified"
 """The pseudo-party of aircraft no party claims — still deconflicted against, each on its own."""
 
 
+def aircraft_key(party: str, aircraft_id: str) -> str:
+    """The line's name for one aircraft: ``party/aircraft_id``.
+
+    Aircraft ids are each party's own: the same id reported by two parties names two aircraft,
+    and neither party learns that the other uses it. Party names hold no ``/``, so the key is
+    unambiguous. It is the detectors' and the alert book's name, shown to observers only.
+
+    >>> aircraft_key("blue", "AB123"), aircraft_key("red", "AB123")
+    ('blue/AB123', 'red/AB123')
+    """
+    return f"{party}/{aircraft_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Aircraft:
     """A registry entry: ties an aircraft to its party and, optionally, to an operation."""
@@ -25,6 +38,11 @@ class Aircraft:
     icao24: str | None = None  # ICAO 24-bit address, lowercase hex
     callsign: str | None = None
     operation_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`aircraft_key`: ``id`` is the party's own name for it."""
+        return aircraft_key(self.party, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +66,11 @@ class Track:
     party: str
     state: StateReport
     received_at: Seconds
+
+    @property
+    def key(self) -> str:
+        """`aircraft_key` of the tracked aircraft."""
+        return aircraft_key(self.party, self.state.aircraft_id)
 
 
 FloatArray = npt.NDArray[np.float64]

@@ -89,6 +89,14 @@ def _in_window(record: dict[str, Any], start: float, end: float) -> bool:
     return any(t0 < end and t1 > start for t0, t1 in zip(times, ends, strict=True))
 
 
+def _reported(entry: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (party, aircraft id) pairs a ``tracks.reported`` entry records: its aircraft, each of
+    the party it names (a feed batch recorded before one entry per party named several: each
+    of its ids is taken as any of theirs)."""
+    return {(party, aircraft_id) for party in entry["parties"]
+            for aircraft_id in entry["body"]["aircraft"]}
+
+
 def _touches(area: Footprint | None, footprints: Sequence[Footprint]) -> bool:
     return area is None or bool(footprints and footprints_intersecting(area, footprints).any())
 
@@ -141,7 +149,7 @@ async def collect(line: Line, start: float, end: float,
                 body)
             kept.append(leaf)
     ids = {b["id"] for b in incident.operations + incident.constraints}
-    aircraft: set[str] = set()
+    aircraft: set[tuple[str, str]] = set()  # (party, id): ids are each party's own
     for leaf, entry in window:
         if leaf.kind.startswith("alert."):
             points: list[Footprint] = [CircleFootprint(p, 1.0) for p in _positions(entry["body"])]
@@ -150,8 +158,9 @@ async def collect(line: Line, start: float, end: float,
                 incident.alerts.append({"time": entry["time"], "transition": leaf.kind,
                                         **entry["body"]})
                 ids.add(entry["body"]["id"])
-                aircraft |= {a["aircraft_id"] for a in entry["body"]["details"].get(
-                    "aircraft", []) if "aircraft_id" in a}
+                sides = entry["body"]["details"].get("aircraft", [])
+                aircraft |= {(a["party"], a["aircraft_id"]) for a in sides
+                             if "aircraft_id" in a and "party" in a}
                 kept.append(leaf)
     messages: set[str] = set()
     for leaf, entry in window:
@@ -164,7 +173,7 @@ async def collect(line: Line, start: float, end: float,
                 body["message_id"] in messages):
             incident.traffic.append({"kind": leaf.kind, "time": entry["time"], **body})
             kept.append(leaf)
-        elif leaf.kind == "tracks.reported" and (area is None or set(body["aircraft"]) & aircraft):
+        elif leaf.kind == "tracks.reported" and (area is None or _reported(entry) & aircraft):
             incident.tracks.append({"time": entry["time"], "parties": entry["parties"], **body})
             kept.append(leaf)
     kept.sort(key=lambda leaf: leaf.index)

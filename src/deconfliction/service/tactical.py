@@ -110,7 +110,7 @@ def _track_arrays(tracks: list[Track], now: float) -> TrackArrays:
     names: dict[str, int] = {}
     party = np.array([-(i + 1) if t.party == UNIDENTIFIED else names.setdefault(t.party, len(names))
                       for i, t in enumerate(tracks)], dtype=np.int64)
-    return TrackArrays([t.state.aircraft_id for t in tracks], lat, lon, alt0 + vs * dt, gs, trk,
+    return TrackArrays([t.key for t in tracks], lat, lon, alt0 + vs * dt, gs, trk,
                        vs, party, time_s=now)
 
 
@@ -145,8 +145,9 @@ class DetectionCycle:
     async def _picture(self) -> Picture:
         async def work(repo: Repository) -> Picture:
             tracks = await repo.tracks()
-            aircraft = {a.id: a for a in await repo.aircraft([t.state.aircraft_id
-                                                              for t in tracks])}
+            # every party's aircraft of these ids: a superset, looked up by (party, id) key
+            aircraft = {a.key: a for a in await repo.aircraft(sorted(
+                {t.state.aircraft_id for t in tracks}))}
             tied = sorted({a.operation_id for a in aircraft.values() if a.operation_id})
             return Picture(tracks, aircraft,
                            await repo.constraints(include_withdrawn=False),
@@ -173,10 +174,12 @@ class DetectionCycle:
         async def work(repo: Repository) -> None:
             if dropped:
                 # only tracks with no newer report since the picture was read
-                times = await repo.track_times([t.state.aircraft_id for t in dropped])
+                times = await repo.track_times([(t.party, t.state.aircraft_id)
+                                                for t in dropped])
                 cutoff = now - settings.track_drop_s
-                gone = [t for t in dropped if times.get(t.state.aircraft_id, cutoff) < cutoff]
-                await repo.drop_tracks([t.state.aircraft_id for t in gone])
+                gone = [t for t in dropped
+                        if times.get((t.party, t.state.aircraft_id), cutoff) < cutoff]
+                await repo.drop_tracks([(t.party, t.state.aircraft_id) for t in gone])
                 for t in gone:
                     if t.party != UNIDENTIFIED:
                         await repo.append_event(t.party, "track.dropped", now, {
@@ -202,7 +205,7 @@ class DetectionCycle:
         profile = self.line.settings.profile
         at = _track_arrays(tracks, now)
         found: dict[Any, AlertDetails] = {}
-        entry = [_side(t, picture.aircraft.get(t.state.aircraft_id), at, i)
+        entry = [_side(t, picture.aircraft.get(t.key), at, i)
                  for i, t in enumerate(tracks)]
         enc = detect_conflicts(at, horizontal_m=profile.horizontal_m, vertical_m=profile.vertical_m,
                                look_ahead_s=profile.look_ahead_s,
@@ -210,8 +213,7 @@ class DetectionCycle:
         for k in range(len(enc)):
             i, j = int(enc.i[k]), int(enc.j[k])
             kind = (AlertKind.LOSS_OF_SEPARATION if enc.lost_now[k] else AlertKind.CONFLICT)
-            key = alert_key(kind.value, tracks[i].state.aircraft_id,
-                            tracks[j].state.aircraft_id)
+            key = alert_key(kind.value, tracks[i].key, tracks[j].key)
             found[key] = Encounter((entry[i], entry[j]), EncounterFigures(
                 round(float(enc.t_in[k]), 1), round(float(enc.t_out[k]), 1),
                 round(float(enc.tcpa[k]), 1), round(float(enc.dcpa_m[k]), 1),
@@ -227,8 +229,7 @@ class DetectionCycle:
                 i, c = int(inc.track_index[k]), owners[int(inc.volume_index[k])]
                 if not c.applies_to_party(tracks[i].party):
                     continue
-                key = alert_key(AlertKind.CONSTRAINT_INCURSION.value,
-                                tracks[i].state.aircraft_id, c.id)
+                key = alert_key(AlertKind.CONSTRAINT_INCURSION.value, tracks[i].key, c.id)
                 entry_s = round(float(inc.time_to_entry_s[k]), 1)
                 held = found.get(key)
                 if not isinstance(held, Incursion) or entry_s < held.time_to_entry_s:
@@ -251,14 +252,13 @@ class DetectionCycle:
         for i in np.flatnonzero(excursion).tolist():
             operation = operations[int(tied[i])]
             outside[operation.id] = True
-            key = alert_key(AlertKind.NONCONFORMANCE.value, tracks[i].state.aircraft_id,
-                            operation.id)
+            key = alert_key(AlertKind.NONCONFORMANCE.value, tracks[i].key, operation.id)
             found[key] = Nonconformance(entry[i], operation.id, operation.owner)
         return Detections(found, outside)
 
     @staticmethod
     def _tied_operation(track: Track, picture: Picture) -> Operation | None:
-        aircraft = picture.aircraft.get(track.state.aircraft_id)
+        aircraft = picture.aircraft.get(track.key)
         if aircraft is None or aircraft.operation_id is None:
             return None
         operation = picture.operations.get(aircraft.operation_id)

@@ -44,7 +44,11 @@ def _require_operator(party: Party) -> None:
 
 
 async def register_aircraft(line: Line, party: Party, entry: Aircraft) -> Aircraft:
-    """Register or update one of the party's aircraft."""
+    """Register or update one of the party's aircraft.
+
+    Ids and ICAO addresses are the party's own: another party using the same ones is neither
+    refused nor told (no answer may reveal which aircraft another party flies). Only the
+    party's own registry can refuse: one address on two of its aircraft."""
     _require_operator(party)
     errors = []
     if not AIRCRAFT_ID.match(entry.id):
@@ -54,21 +58,17 @@ async def register_aircraft(line: Line, party: Party, entry: Aircraft) -> Aircra
     if errors:
         raise ValidationFailed(errors)
     async def work(repo: Repository) -> Aircraft:
-        existing = await repo.aircraft([entry.id])
-        if existing and existing[0].party not in (party.name, UNIDENTIFIED):
-            raise PermissionDenied(f"aircraft {entry.id} belongs to another party")
+        existing = await repo.aircraft([entry.id], party=party.name)
         # an address already known for this aircraft (say, from the feed) stays unless replaced
         icao24 = entry.icao24 or (existing[0].icao24 if existing else None)
         mine = Aircraft(entry.id, party.name, icao24, entry.callsign, entry.operation_id)
         if entry.icao24 is not None:
-            holder = (await repo.aircraft_by_icao24([entry.icao24])).get(entry.icao24)
-            if holder is not None and holder.id != entry.id:
-                if holder.party != UNIDENTIFIED:
-                    raise AlreadyExists(f"ICAO address {entry.icao24} is registered to "
-                                        "another aircraft")
-                await repo.put_aircraft(Aircraft(holder.id, UNIDENTIFIED, None,
-                                                 holder.callsign, None))
-                await repo.drop_tracks([holder.id])  # the claimed aircraft is tracked anew
+            holders = await repo.aircraft_by_icao24([entry.icao24])
+            if any(h.party == party.name and h.id != entry.id for h in holders):
+                raise AlreadyExists(f"ICAO address {entry.icao24} is registered to another "
+                                    "of your aircraft")
+            # the feed's stand-in for the unclaimed address: its track is the claimed one's now
+            await repo.drop_tracks([(h.party, h.id) for h in holders if h.party == UNIDENTIFIED])
         if entry.operation_id is not None:
             operation = await repo.operation(entry.operation_id)
             if operation is None or operation.owner != party.name:
@@ -82,9 +82,14 @@ async def register_aircraft(line: Line, party: Party, entry: Aircraft) -> Aircra
     return await line.store.transact(work)
 
 
+def _own_only(party: Party) -> str | None:
+    """The party whose records ``party`` may read (None: every party's, an observer)."""
+    return None if party.sees_everything else party.name
+
+
 async def list_aircraft(line: Line, party: Party) -> list[Aircraft]:
     """The party's aircraft (observers: every aircraft)."""
-    found = await line.store.interact(lambda repo: repo.aircraft())
+    found = await line.store.interact(lambda repo: repo.aircraft(party=_own_only(party)))
     return [a for a in found if access.readable(
         access.Kind.AIRCRAFT, access.relation_to(party, owner=a.party))]
 
@@ -124,26 +129,34 @@ def report_errors(reports: Sequence[StateReport], now: float) -> list[FieldError
 async def _store_newest(
     repo: Repository, tracks: Sequence[Track], now: float, drop_after_s: float
 ) -> Ingested:
-    newest: dict[str, Track] = {}
+    """Keep each aircraft's newest report if it is newer than the stored one and not stale;
+    record the accepted ones, one ledger leaf per party (a party reads its own batch only)."""
+    newest: dict[tuple[str, str], Track] = {}
     for t in tracks:
-        held = newest.get(t.state.aircraft_id)
+        key = (t.party, t.state.aircraft_id)
+        held = newest.get(key)
         if held is None or t.state.time > held.state.time:
-            newest[t.state.aircraft_id] = t
+            newest[key] = t
     stored = await repo.track_times(list(newest))
-    fresh = [t for aid, t in newest.items()
-             if t.state.time > stored.get(aid, -math.inf) and t.state.time >= now - drop_after_s]
+    fresh = [t for key, t in newest.items()
+             if t.state.time > stored.get(key, -math.inf) and t.state.time >= now - drop_after_s]
     if not fresh:
         return Ingested(0, len(tracks))
     await repo.put_tracks(fresh)
-    (receipt,) = await repo.append_leaves([evidence.tracks_reported(fresh)])
-    return Ingested(len(fresh), len(tracks) - len(fresh), receipt)
+    by_party: dict[str, list[Track]] = {}
+    for t in fresh:
+        by_party.setdefault(t.party, []).append(t)
+    leaves = await repo.append_leaves([evidence.tracks_reported(batch)
+                                       for _party, batch in sorted(by_party.items())])
+    return Ingested(len(fresh), len(tracks) - len(fresh), leaves[0])
 
 
 async def report_tracks(
     line: Line, party: Party, reports: Sequence[StateReport], now: float
 ) -> Ingested:
-    """Take a party's batch of state reports for its own aircraft (unknown ones are registered
-    to it). Idempotent per (aircraft, time); out-of-order and stale reports are ignored."""
+    """Take a party's batch of state reports for its own aircraft (unknown ids are registered
+    to it: ids are each party's own, so another party's use of an id is never in the way nor
+    told). Idempotent per (aircraft, time); out-of-order and stale reports are ignored."""
     _require_operator(party)
     limits = line.settings.limits
     if len(reports) > limits.reports_per_batch:
@@ -156,22 +169,19 @@ async def report_tracks(
 
     async def work(repo: Repository) -> Ingested:
         ids = sorted({r.aircraft_id for r in reports})
-        known = {a.id: a for a in await repo.aircraft(ids)}
-        theirs = [i for i in ids if i in known and known[i].party != party.name]
-        if theirs:
-            raise PermissionDenied(f"aircraft of another party: {', '.join(theirs[:10])}")
-        new = sum(1 for aid in ids if aid not in known)
-        if new > limits.new_aircraft_per_batch:  # each is a row written under the lock
+        known = {a.id for a in await repo.aircraft(ids, party=party.name)}
+        new = [aid for aid in ids if aid not in known]
+        if len(new) > limits.new_aircraft_per_batch:  # each is a row written under the lock
             raise LimitExceeded(
-                f"{new} aircraft not reported before; at most {limits.new_aircraft_per_batch} "
-                "new ones in one batch", limit="new_aircraft_per_batch",
-                value=limits.new_aircraft_per_batch, field="reports")
+                f"{len(new)} aircraft not reported before; at most "
+                f"{limits.new_aircraft_per_batch} new ones in one batch",
+                limit="new_aircraft_per_batch", value=limits.new_aircraft_per_batch,
+                field="reports")
         if new:
             line.quotas.take("new_aircraft_per_minute", party.name,
-                             limits.new_aircraft_per_minute, now=now, count=new)
-        for aid in ids:
-            if aid not in known:
-                await repo.put_aircraft(Aircraft(aid, party.name))
+                             limits.new_aircraft_per_minute, now=now, count=len(new))
+        for aid in new:
+            await repo.put_aircraft(Aircraft(aid, party.name))
         tracks = [Track(party.name, r, now) for r in reports]
         return await _store_newest(repo, tracks, now, line.settings.track_drop_s)
 
@@ -187,31 +197,47 @@ class FeedState:
     report: StateReport  # its aircraft_id is ignored: the registry decides
 
 
+def _feed_aircraft(holders: Sequence[Aircraft]) -> Aircraft | None:
+    """Whose aircraft a feed state for one address is: the one party's that registered the
+    address; if no party or several did, the line cannot tell whose it is and it is the
+    address's unidentified stand-in (None: there is none yet). No claim outranks another, so
+    registering another party's address never takes its feed from it to the registrant."""
+    claims = [a for a in holders if a.party != UNIDENTIFIED]
+    if len(claims) == 1:
+        return claims[0]
+    return next((a for a in holders if a.party == UNIDENTIFIED), None)
+
+
 async def ingest_feed(line: Line, states: Sequence[FeedState], now: float) -> Ingested:
     """Feed states (ADS-B): each goes to the aircraft the registry ties to its ICAO address;
-    an address no party claims becomes an ``unidentified`` aircraft, deconflicted all the same.
+    an address no party claims (or more than one party claims) is an ``unidentified`` aircraft,
+    deconflicted all the same.
     """
 
     async def work(repo: Repository) -> Ingested:
         addresses = sorted({s.icao24 for s in states})
-        known = await repo.aircraft_by_icao24(addresses)
-        # an aircraft a party registered (or reported) under the feed's id for this address
-        # is that party's: it gains the address, never loses its owner
-        by_id = {a.id: a for a in await repo.aircraft(
-            [f"icao:{address}" for address in addresses if address not in known])}
-        for address in addresses:
-            claimed = by_id.get(f"icao:{address}")
-            if address not in known and claimed is not None:
-                claimed = Aircraft(claimed.id, claimed.party, address, claimed.callsign,
-                                   claimed.operation_id)
+        holders: dict[str, list[Aircraft]] = {}
+        for a in await repo.aircraft_by_icao24(addresses):
+            holders.setdefault(a.icao24 or "", []).append(a)
+        # an aircraft a party registered (or reported) under the feed's id for an address no
+        # party claims is that party's claim on it: it gains the address
+        unheld = {f"icao:{address}": address for address in addresses
+                  if all(a.party == UNIDENTIFIED for a in holders.get(address, []))}
+        for a in await repo.aircraft(list(unheld)) if unheld else []:
+            if a.party != UNIDENTIFIED:
+                claimed = Aircraft(a.id, a.party, unheld[a.id], a.callsign, a.operation_id)
                 await repo.put_aircraft(claimed)
-                known[address] = claimed
-            elif address not in known:
+                await repo.drop_tracks([(UNIDENTIFIED, a.id)])  # the stand-in's, if any
+                holders.setdefault(unheld[a.id], []).append(claimed)
+        known: dict[str, Aircraft] = {}
+        for address in addresses:
+            entry = _feed_aircraft(holders.get(address, []))
+            if entry is None:
                 callsign = next((s.callsign for s in states
                                  if s.icao24 == address and s.callsign), None)
                 entry = Aircraft(f"icao:{address}", UNIDENTIFIED, address, callsign)
                 await repo.put_aircraft(entry)
-                known[address] = entry
+            known[address] = entry
         tracks = []
         for s in states:
             a = known[s.icao24]
@@ -226,6 +252,6 @@ async def ingest_feed(line: Line, states: Sequence[FeedState], now: float) -> In
 
 async def list_tracks(line: Line, party: Party) -> list[Track]:
     """Current tracks by need-to-know: a party's own; observers every track."""
-    found = await line.store.interact(lambda repo: repo.tracks())
+    found = await line.store.interact(lambda repo: repo.tracks(party=_own_only(party)))
     return [t for t in found if access.readable(
         access.Kind.TRACK, access.relation_to(party, owner=t.party))]

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -103,21 +104,26 @@ event = Table(
     Column("data", Text, nullable=False),
 )
 
+# An aircraft is (party, id): ids are each party's own, so two parties may use one id and
+# neither learns it (migration 0006); an ICAO address is unique within a party only.
 aircraft = Table(
     "aircraft",
     metadata,
+    Column("party", String(64), primary_key=True),  # a party's name, or "unidentified"
     Column("id", String(64), primary_key=True),
-    Column("party", String(64), nullable=False),  # a party's name, or "unidentified"
-    Column("icao24", String(6), nullable=True, unique=True),
+    Column("icao24", String(6), nullable=True),
     Column("callsign", String(16), nullable=True),
     Column("operation_id", String(36), nullable=True),
+    UniqueConstraint("party", "icao24", name="uq_aircraft_party_icao24"),
+    Index("ix_aircraft_icao24", "icao24"),
+    Index("ix_aircraft_id", "id"),
 )
 
 track = Table(
     "track",
     metadata,
+    Column("party", String(64), primary_key=True),
     Column("aircraft_id", String(64), primary_key=True),
-    Column("party", String(64), nullable=False),
     Column("time", Double, nullable=False),
     Column("lat", Double, nullable=False),
     Column("lon", Double, nullable=False),

@@ -24,6 +24,15 @@ _STATE_COLUMNS = ("lat", "lon", "altitude_m", "ground_speed_mps", "track_deg",
                   "vertical_rate_mps")
 
 
+def _by_party(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """(party, aircraft id) keys grouped by party: one statement per party (most batches are
+    one party's), each id once."""
+    grouped: dict[str, dict[str, None]] = {}
+    for party, aircraft_id in keys:
+        grouped.setdefault(party, {})[aircraft_id] = None
+    return {party: list(ids) for party, ids in grouped.items()}
+
+
 def _aircraft(row: Row[Any]) -> Aircraft:
     return Aircraft(row.id, row.party, row.icao24, row.callsign, row.operation_id)
 
@@ -47,42 +56,48 @@ class TacticalSql:
     _c: ThreadConnection
 
     # aircraft registry ---------------------------------------------------------------------
+    # An aircraft is (party, id): ids are each party's own (schema.aircraft).
     async def put_aircraft(self, a: Aircraft) -> None:
-        values = dict(party=a.party, icao24=a.icao24, callsign=a.callsign,
-                      operation_id=a.operation_id)
-        result = await self._c.execute(update(aircraft).where(aircraft.c.id == a.id)
-                                       .values(**values))
+        values = dict(icao24=a.icao24, callsign=a.callsign, operation_id=a.operation_id)
+        result = await self._c.execute(
+            update(aircraft).where(aircraft.c.party == a.party, aircraft.c.id == a.id)
+            .values(**values))
         if result.rowcount == 0:
-            await self._c.execute(insert(aircraft).values(id=a.id, **values))
+            await self._c.execute(insert(aircraft).values(party=a.party, id=a.id, **values))
 
-    async def aircraft(self, ids: Sequence[str] | None = None) -> list[Aircraft]:
-        query = select(aircraft).order_by(aircraft.c.id)
+    async def aircraft(
+        self, ids: Sequence[str] | None = None, *, party: str | None = None
+    ) -> list[Aircraft]:
+        query = select(aircraft).order_by(aircraft.c.id, aircraft.c.party)
         if ids is not None:
             if not ids:
                 return []
             query = query.where(aircraft.c.id.in_(list(ids)))
+        if party is not None:
+            query = query.where(aircraft.c.party == party)
         return [_aircraft(r) for r in await self._c.execute(query)]
 
-    async def aircraft_by_icao24(self, icao24: Sequence[str]) -> dict[str, Aircraft]:
+    async def aircraft_by_icao24(self, icao24: Sequence[str]) -> list[Aircraft]:
         if not icao24:
-            return {}
-        query = select(aircraft).where(aircraft.c.icao24.in_(list(icao24)))
-        return {r.icao24: _aircraft(r) for r in await self._c.execute(query)}
+            return []
+        query = select(aircraft).where(aircraft.c.icao24.in_(list(icao24))).order_by(
+            aircraft.c.icao24, aircraft.c.party)
+        return [_aircraft(r) for r in await self._c.execute(query)]
 
     # tracks ---------------------------------------------------------------------------------
-    async def track_times(self, aircraft_ids: Sequence[str]) -> dict[str, float]:
-        if not aircraft_ids:
-            return {}
-        query = select(track.c.aircraft_id, track.c.time).where(
-            track.c.aircraft_id.in_(list(aircraft_ids)))
-        return {r.aircraft_id: r.time for r in await self._c.execute(query)}
+    async def track_times(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+        found: dict[tuple[str, str], float] = {}
+        for party, ids in _by_party(keys).items():
+            query = select(track.c.aircraft_id, track.c.time).where(
+                track.c.party == party, track.c.aircraft_id.in_(ids))
+            found.update({(party, r.aircraft_id): r.time for r in await self._c.execute(query)})
+        return found
 
     async def put_tracks(self, tracks: Sequence[Track]) -> None:
         """Store these as the latest states (callers have checked they are newer)."""
         if not tracks:
             return
-        ids = [t.state.aircraft_id for t in tracks]
-        await self._c.execute(delete(track).where(track.c.aircraft_id.in_(ids)))
+        await self.drop_tracks([(t.party, t.state.aircraft_id) for t in tracks])
         await self._c.execute(insert(track), [
             {"aircraft_id": t.state.aircraft_id, "party": t.party, "time": t.state.time,
              "received_at": t.received_at,
@@ -90,14 +105,16 @@ class TacticalSql:
             for t in tracks
         ])
 
-    async def tracks(self) -> list[Track]:
-        return [_track(r) for r in await self._c.execute(
-            select(track).order_by(track.c.aircraft_id))]
+    async def tracks(self, *, party: str | None = None) -> list[Track]:
+        query = select(track).order_by(track.c.aircraft_id, track.c.party)
+        if party is not None:
+            query = query.where(track.c.party == party)
+        return [_track(r) for r in await self._c.execute(query)]
 
-    async def drop_tracks(self, aircraft_ids: Sequence[str]) -> None:
-        if aircraft_ids:
-            await self._c.execute(delete(track).where(track.c.aircraft_id.in_(
-                list(aircraft_ids))))
+    async def drop_tracks(self, keys: Sequence[tuple[str, str]]) -> None:
+        for party, ids in _by_party(keys).items():
+            await self._c.execute(delete(track).where(track.c.party == party,
+                                                      track.c.aircraft_id.in_(ids)))
 
     # alerts ---------------------------------------------------------------------------------
     @staticmethod
