@@ -10,8 +10,11 @@ through a server with a 1 s deadline).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from deconfliction.model.limits import Limits
 from deconfliction.model.message import ReplyKind, Urgency
 from deconfliction.model.party import Role
 from deconfliction.service import hotline, parties
@@ -100,6 +103,9 @@ async def test_standby_holds_escalation_off_for_one_more_deadline(line, clock) -
 
 async def test_a_revoked_contact_is_not_told_and_many_due_messages_escalate_in_one_pass(
         line, clock) -> None:
+    # 30 unanswered from one sender: above the default unanswered_per_recipient (not the point)
+    line = replace(line, settings=replace(line.settings, limits=Limits(
+        unanswered_per_recipient=30)))
     who = await _setup(line)
     sent = [await _send(line, who, Urgency.DISTRESS, f"guard {k}") for k in range(30)]
     await parties.revoke_party(line, "mission", T0 + 1)

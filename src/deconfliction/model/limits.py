@@ -58,7 +58,21 @@ class Limits:
     """New aircraft one party may register in a minute (a token bucket; 429 past it)."""
 
     messages_per_minute: int = 600
-    """Hotline messages and replies one party may send in a minute (a token bucket)."""
+    """Hotline messages one party may send in a minute (a token bucket), counted once per
+    recipient (a broadcast to 12 parties is 12), and replies made again to a message already
+    answered; a first reply is never limited (an answer to a distress call is never refused)."""
+
+    unanswered_per_recipient: int = 20
+    """Messages one party may have awaiting a final reply from one recipient (each is escalated
+    every deadline until answered): this bounds the escalation work a sender causes, whatever
+    it sends. Over Syria the line carried 10-12 calls a day at its busiest."""
+
+    link_tests_per_minute: int = 6
+    """Link tests one party may send in a minute (each goes to every party's stream)."""
+
+    settings_per_minute: int = 30
+    """Changes one party may make in a minute to its own settings: status (told to every
+    party), escalation contacts, webhook (set or removed; a target's name is resolved)."""
 
     streams_per_party: int = 8
     """Event streams (SSE) one party may hold open at once on one server process: a duty

@@ -7,6 +7,22 @@ polling, or by listing messages) → replied. A recipient that has not replied w
 urgency's deadline is escalated, and again every deadline until it replies; ``standby`` is a
 reply that holds escalation off for one more deadline, the final replies (acknowledged,
 will_comply, unable) stop it. The latest reply stands.
+
+What one party may ask of the line here is bounded (`model.limits.Limits`), so that no party can
+flood another or make the line escalate without end:
+
+- ``messages_per_minute`` counts each recipient of a message (a broadcast to 12 parties is 12);
+  a message that would go over it is refused whole (429 with Retry-After), nothing stored. A
+  first reply is never limited (an answer to a distress call is never refused; it is bounded by
+  the messages received); a reply again to the same message counts like a message.
+- ``unanswered_per_recipient``: a sender may have at most this many messages awaiting a final
+  reply from one recipient. A message to a recipient with that many is refused (429); a
+  broadcast goes to every other party and leaves out those recipients (its recipients name who
+  got it), and is refused only if it would reach nobody. Every message therefore ends replied,
+  escalated or refused, and the escalation one sender causes is bounded by the number of
+  parties, not by what it sends: at most ``unanswered_per_recipient`` escalations per recipient
+  per deadline (40 a minute at the 30 s distress deadline, with the default 20), each told to the
+  sender, the recipient, its contacts and the observers.
 """
 
 from __future__ import annotations
@@ -23,7 +39,13 @@ from deconfliction.model.message import BROADCAST, Message, Recipient, ReplyKind
 from deconfliction.model.party import Party, Role
 from deconfliction.model.time import rfc3339
 from deconfliction.service import access, evidence
-from deconfliction.service.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from deconfliction.service.errors import (
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
 from deconfliction.service.evidence import Recorded
 from deconfliction.service.line import Line
 from deconfliction.store.base import Repository
@@ -68,16 +90,19 @@ async def send_message(
     refs: list[str], now: float,
 ) -> Recorded[Thread]:
     """Send a message; it and each recipient's copy are in the streams when this returns.
-    At most ``messages_per_minute`` per party (replies are never limited: an answer to a
-    distress call must not be refused, and they are bounded by the messages received)."""
+    Counted once per recipient toward ``messages_per_minute``; recipients that already have
+    ``unanswered_per_recipient`` of the sender's messages are refused (see the module)."""
     _writer(party)
-    line.quotas.take("messages_per_minute", party.name, line.settings.limits.messages_per_minute,
-                     now=now)
+    limits = line.settings.limits
+    # one recipient's worth now, before any work (a party over its rate costs no transaction)
+    line.quotas.take("messages_per_minute", party.name, limits.messages_per_minute, now=now)
     message = Message(str(uuid.uuid4()), party.name, to, urgency, subject, body,
                       tuple(dict.fromkeys(refs)), now)
     deadline = line.settings.reply_deadlines_s[urgency]
+    charged = False  # the rest of the recipients, once (a retried unit of work runs again)
 
     async def work(repo: Repository) -> Recorded[Thread]:
+        nonlocal charged
         if to == BROADCAST:
             candidates = await repo.parties()
         else:
@@ -89,9 +114,25 @@ async def send_message(
                    for i, ref in enumerate(refs) if ref not in known]
         if unknown:
             raise ValidationFailed(unknown)
+        full = await line.unanswered.full(repo, party.name, names,
+                                          limits.unanswered_per_recipient, now)
+        if full:
+            names = [name for name in names if name not in full]
+            if not names:
+                raise RateLimited(
+                    f"{', '.join(sorted(full))} already "
+                    f"{'has' if len(full) == 1 else 'have'} {limits.unanswered_per_recipient} "
+                    "of your messages unanswered (each is escalated until answered)",
+                    limit="unanswered_per_recipient", value=limits.unanswered_per_recipient,
+                    retry_after_s=deadline)
+        if not charged and len(names) > 1:
+            line.quotas.take("messages_per_minute", party.name, limits.messages_per_minute,
+                             now=now, count=len(names) - 1)
+        charged = True
         recipients = [Recipient(message.id, name, escalate_at=now + deadline)
                       for name in names]
         await repo.insert_message(message, recipients)
+        line.unanswered.sent(party.name, names)
         (receipt,) = await repo.append_leaves([evidence.message_sent(message, recipients)])
         data = message_data(message)
         await repo.append_event(party.name, "message.sent", now,
@@ -170,7 +211,9 @@ async def reply(
     line: Line, party: Party, message_id: str, kind: ReplyKind, text: str | None, now: float
 ) -> Recorded[Recipient]:
     """A recipient's reply (a human act); replying also counts as delivery. The ledger
-    records the reply (its delivery is part of it)."""
+    records the reply (its delivery is part of it). A first reply is never limited; a reply
+    again to the same message counts toward ``messages_per_minute``."""
+    charged = False  # once, though a retried unit of work runs again
 
     async def work(repo: Repository) -> Recorded[Recipient]:
         message = await repo.message(message_id)
@@ -180,12 +223,17 @@ async def reply(
         if mine is None:
             raise PermissionDenied("only a recipient of this message may reply to it")
         deadline = line.settings.reply_deadlines_s[message.urgency]
+        nonlocal charged
         if mine.delivered_at is None:
             await repo.append_event(message.sender, "message.delivered", now, {
                 "message_id": message_id, "party": party.name, "delivered_at": rfc3339(now)})
         answered = replace(
             mine, delivered_at=mine.delivered_at if mine.delivered_at is not None else now,
             reply=kind, reply_text=text, replied_at=now,
+        if mine.reply is not None and not charged:
+            line.quotas.take("messages_per_minute", party.name,
+                             line.settings.limits.messages_per_minute, now=now)
+            charged = True
             escalate_at=now + deadline if kind is ReplyKind.STANDBY else None)
         await repo.put_recipient(answered)
         (receipt,) = await repo.append_leaves([evidence.message_replied(answered,
@@ -195,14 +243,19 @@ async def reply(
         for name in dict.fromkeys((message.sender, party.name)):
             await repo.append_event(name, "message.replied", now, data)
         return Recorded(answered, receipt)
+        if mine.escalate_at is not None and answered.escalate_at is None:
+            line.unanswered.answered(message.sender, party.name)
+        elif mine.escalate_at is None and answered.escalate_at is not None:  # standby again
+            line.unanswered.sent(message.sender, [party.name])
 
     return await line.store.transact(work)
 
 
 async def set_escalation_contacts(
-    line: Line, party: Party, contacts: list[str], now: float  # noqa: ARG001 - uniform API
+    line: Line, party: Party, contacts: list[str], now: float
 ) -> PartyLink:
-    """Who is told, besides observers, when ``party`` leaves a message unanswered."""
+    """Who is told, besides observers, when ``party`` leaves a message unanswered (at most
+    ``settings_per_minute`` changes of one's own settings)."""
     _writer(party)
 
     async def work(repo: Repository) -> PartyLink:
@@ -211,6 +264,8 @@ async def set_escalation_contacts(
                  for i, name in enumerate(contacts) if name not in active or name == party.name]
         if wrong:
             raise ValidationFailed(wrong)
+    line.quotas.take("settings_per_minute", party.name,
+                     line.settings.limits.settings_per_minute, now=now)
         link = (await repo.party_links()).get(party.name) or PartyLink(party.name)
         link = replace(link, contacts=tuple(dict.fromkeys(contacts)))
         await repo.put_party_link(link)

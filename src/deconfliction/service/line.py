@@ -12,6 +12,7 @@ from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.live import Live
 from deconfliction.service.quota import Quotas
+from deconfliction.service.unanswered import Unanswered
 from deconfliction.service.webhook_targets import Resolver, resolve
 from deconfliction.store.base import Store
 
@@ -66,4 +67,5 @@ class Line:
     clock: Callable[[], float] = time.time
     live: Live = field(default_factory=Live)
     quotas: Quotas = field(default_factory=Quotas)  # per-party rates (this process's buckets)
+    unanswered: Unanswered = field(default_factory=Unanswered)  # per sender → recipient
     resolve: Resolver = resolve

@@ -71,8 +71,11 @@ async def set_status(
     line: Line, party: Party, status: PartyStatus, now: float
 ) -> Recorded[PartyLink]:
     """Record ``party``'s declared status and tell every party (the ledger records a change,
-    not a status declared again at the same instant)."""
+    not a status declared again at the same instant). At most ``settings_per_minute`` changes
+    of one's own settings: each is told to every party."""
     _writer(party)
+    line.quotas.take("settings_per_minute", party.name,
+                     line.settings.limits.settings_per_minute, now=now)
 
     async def work(repo: Repository) -> Recorded[PartyLink]:
         before = (await repo.party_links()).get(party.name) or PartyLink(party.name)
@@ -89,8 +92,11 @@ async def set_status(
 
 
 async def send_link_test(line: Line, party: Party, now: float) -> Recorded[LinkTest]:
-    """A ``line.test`` event to every active party (the sender too)."""
+    """A ``line.test`` event to every active party (the sender too); at most
+    ``link_tests_per_minute`` per party."""
     _writer(party)
+    line.quotas.take("link_tests_per_minute", party.name,
+                     line.settings.limits.link_tests_per_minute, now=now)
     test = LinkTest(str(uuid.uuid4()), party.name, now, {})
 
     async def work(repo: Repository) -> Recorded[LinkTest]:
@@ -107,7 +113,8 @@ async def ack_link_test(
     line: Line, party: Party, test_id: str, now: float
 ) -> Recorded[LinkTest]:
     """``party``'s client answered the test (any party may; the first answer counts and is
-    recorded)."""
+    recorded, so acknowledgements are bounded by the tests sent: a party's answer again stores
+    nothing)."""
 
     async def work(repo: Repository) -> Recorded[LinkTest]:
         test = await repo.link_test(test_id)

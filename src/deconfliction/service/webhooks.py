@@ -95,7 +95,11 @@ async def _target(line: Line, url: str) -> Target:
 async def set_webhook(line: Line, party: Party, url: str, secret: str, now: float
                       ) -> WebhookState:
     """Set (or replace) the party's webhook; any party may, observers too (they read). Its
-    host must resolve to public addresses only (or allowed ones): a 400 says why not."""
+    host must resolve to public addresses only (or allowed ones): a 400 says why not. At most
+    ``settings_per_minute`` changes of one's own settings (checked before the name is
+    resolved)."""
+    line.quotas.take("settings_per_minute", party.name,
+                     line.settings.limits.settings_per_minute, now=now)
     _check(url, secret)
     try:
         await _target(line, url)
@@ -129,8 +133,11 @@ async def get_webhook(line: Line, party: Party) -> WebhookState:
     return state
 
 
-async def remove_webhook(line: Line, party: Party, now: float) -> None:  # noqa: ARG001
-    """Stop pushing the party's events (the stream itself is unchanged)."""
+async def remove_webhook(line: Line, party: Party, now: float) -> None:
+    """Stop pushing the party's events (the stream itself is unchanged); a change of one's
+    settings (``settings_per_minute``)."""
+    line.quotas.take("settings_per_minute", party.name,
+                     line.settings.limits.settings_per_minute, now=now)
 
     async def work(repo: Repository) -> bool:
         return await repo.delete_webhook(party.name)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from deconfliction.model.link import LinkTest, PartyLink, PartyStatus
@@ -124,6 +124,17 @@ class HotlineSql:
         """Which of ``ids`` name an operation, a constraint or an alert."""
         if not ids:
             return set()
+    async def unanswered(self, sender: str, parties: Sequence[str]) -> dict[str, int]:
+        if not parties:
+            return {}
+        t = message_recipient
+        query = (select(t.c.party, func.count().label("n"))
+                 .select_from(t.join(message, message.c.id == t.c.message_id))
+                 .where(t.c.party.in_(list(parties)), t.c.escalate_at.is_not(None),
+                        message.c.sender == sender)
+                 .group_by(t.c.party))
+        return {r.party: int(r.n) for r in await self._c.execute(query)}
+
         wanted = list(ids)
         found: set[str] = set()
         for table in (operation, airspace_constraint, alert):
