@@ -16,6 +16,12 @@ cycle* (default every second) and reports a set of *candidate* detections, each 
 Confirmation and hysteresis follow DAIDALUS / RTCA DO-365 alerting practice (alerts confirmed
 over several cycles, held for a few seconds before they are removed) — DESIGN.md, Numbers.
 
+A cycle may be *bounded*: ``step(..., admit=...)`` asks before each transition whether it may be
+told now; one refused is deferred, not lost (a raise stays a candidate and is raised in a later
+cycle while still detected, an update is reported later against the payload last told, a clear
+is retried next cycle). :func:`most_urgent` picks, from a cycle's detector arrays, which
+detections to hand the book when there are more than the parties' room allows.
+
 Everything is deterministic: time is passed in, alert ids come from an injected factory, and
 transitions come out in a fixed order (raised and updated in the order of the detections
 mapping, then cleared in the order the keys were first tracked). Memory is bounded: a key that
@@ -48,6 +54,9 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from deconfliction.model.units import Seconds
 
 __all__ = [
@@ -57,6 +66,8 @@ __all__ = [
     "ActiveAlert",
     "AlertBook",
     "alert_key",
+    "most_urgent",
+    "Admit",
     "DEFAULT_CONFIRM",
     "DEFAULT_HYSTERESIS_S",
 ]
@@ -65,6 +76,10 @@ AlertKey = Hashable
 """What an alert is about, e.g. ``("conflict", "ac-12", "ac-40")`` (see :func:`alert_key`)."""
 
 TransitionKind = Literal["raised", "updated", "cleared"]
+
+Admit = Callable[[AlertKey, Any, TransitionKind], bool]
+"""``admit(key, payload, kind)``: whether a transition may be told in this cycle (False defers
+it to a later cycle)."""
 
 # DAIDALUS / RTCA DO-365 practice (DESIGN.md, Numbers): confirm an alert when it was detected in
 # 2 of the last 4 cycles; keep it 5 s after the last detection before clearing it.
@@ -184,7 +199,8 @@ class AlertBook:
         """How many keys the book holds (raised alerts and unconfirmed candidates)."""
         return len(self._records)
 
-    def step(self, now: Seconds, detections: Mapping[AlertKey, Any]) -> list[Transition]:
+    def step(self, now: Seconds, detections: Mapping[AlertKey, Any], *,
+             admit: Admit | None = None) -> list[Transition]:
         """Advance one detection cycle at time ``now`` with this cycle's detections.
 
         Parameters
@@ -192,7 +208,12 @@ class AlertBook:
         now : float
             UTC seconds; never less than the previous cycle's.
         detections : mapping
-            Every key detected in this cycle, with its payload.
+            Every key detected in this cycle, with its payload (most urgent first when the
+            cycle is bounded: ``admit`` is asked in this order).
+        admit : callable, optional
+            Asked before each transition; False defers it: a raise waits (the key stays a
+            candidate and is raised in a later cycle if still confirmed), an update is told in
+            a later cycle (compared with the payload last told), a clear is retried next cycle.
 
         Returns
         -------
@@ -216,10 +237,12 @@ class AlertBook:
             record.latest = payload
             record.last_detected = now
             if record.alert_id is not None:
-                if self._changed(record.reported, payload):
+                if self._changed(record.reported, payload) and (
+                        admit is None or admit(key, payload, "updated")):
                     record.reported = payload
                     out.append(Transition("updated", key, payload, now, record.alert_id))
-            elif sum(1 for c in record.hits if c >= oldest_in_window) >= self._k:
+            elif sum(1 for c in record.hits if c >= oldest_in_window) >= self._k and (
+                    admit is None or admit(key, payload, "raised")):
                 record.alert_id = self._new_id()
                 record.reported = payload
                 record.raised_at = now
@@ -236,6 +259,8 @@ class AlertBook:
                     continue
                 if now - record.last_detected < self._hysteresis_s - _TIME_EPS_S:
                     continue
+                if admit is not None and not admit(key, record.latest, "cleared"):
+                    continue  # still raised; retried next cycle
                 out.append(Transition("cleared", key, record.latest, now, record.alert_id))
                 record.alert_id = None  # a candidate again while its detections still count
             if not record.hits or record.hits[-1] < forget_before:
@@ -274,3 +299,60 @@ class AlertBook:
         record.latest = payload
         record.raised_at = float(raised_at)
         record.last_detected = None
+
+
+def most_urgent(
+    time_s: npt.ArrayLike,
+    separation_m: npt.ArrayLike,
+    group_a: npt.ArrayLike,
+    group_b: npt.ArrayLike,
+    room: npt.ArrayLike,
+    *,
+    held: npt.ArrayLike | None = None,
+) -> npt.NDArray[np.int64]:
+    """The detections of one cycle to hand the book, most urgent first.
+
+    Urgency is least time to the event (loss of separation, entry), then least predicted
+    separation. Each detection concerns one or two groups (parties; ``group_b`` -1 for none):
+    every ``held`` row (an alert already raised) is kept, and of the others each group ``g``
+    admits its ``room[g]`` most urgent; a row is kept when either of its groups admits it, so a
+    party whose room is used up never hides a conflict from the other party concerned. At most
+    ``sum(room)`` rows besides the held ones; O(n log n), no loop over rows.
+
+    Examples
+    --------
+    Rows 0 and 1 concern groups 0 and 1, row 2 group 0 only, row 3 group 1 only; group 0 has
+    room for two, group 1 for one (row 1, the most urgent, takes it):
+
+    >>> most_urgent([30.0, 0.0, 10.0, 5.0], [0.0, 900.0, 0.0, 0.0], [0, 0, 0, 1],
+    ...             [1, 1, -1, -1], [2, 1]).tolist()
+    [1, 2]
+    >>> most_urgent([30.0, 0.0, 10.0], [0.0, 0.0, 0.0], [0, 0, 0], [-1, -1, -1], [0],
+    ...             held=[True, False, False]).tolist()
+    [0]
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    sep = np.asarray(separation_m, dtype=np.float64)
+    ga = np.asarray(group_a, dtype=np.int64)
+    gb = np.asarray(group_b, dtype=np.int64)
+    space = np.asarray(room, dtype=np.int64)
+    n = t.shape[0]
+    kept = np.zeros(n, dtype=np.bool_) if held is None else np.asarray(held, dtype=np.bool_).copy()
+    order = np.lexsort((sep, t))  # most urgent first
+    urgency = np.empty(n, dtype=np.int64)
+    urgency[order] = np.arange(n, dtype=np.int64)
+    # one entry per (row, group it concerns), the held rows aside
+    rows = np.flatnonzero(~kept)
+    gb_rows = np.where(gb[rows] == ga[rows], -1, gb[rows])
+    group = np.concatenate([ga[rows], gb_rows])
+    row = np.concatenate([rows, rows])
+    valid = group >= 0
+    group, row = group[valid], row[valid]
+    if group.shape[0]:
+        by_group = np.lexsort((urgency[row], group))
+        group, row = group[by_group], row[by_group]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        runs = np.diff(np.r_[starts, group.shape[0]])
+        rank = np.arange(group.shape[0]) - np.repeat(starts, runs)
+        kept[row[rank < space[group]]] = True
+    return order[kept[order]].astype(np.int64)

@@ -58,21 +58,21 @@ class Limits:
     """New aircraft one party may register in a minute (a token bucket; 429 past it)."""
 
     messages_per_minute: int = 600
-    """Hotline messages one party may send in a minute (a token bucket), counted once per
-    recipient (a broadcast to 12 parties is 12), and replies made again to a message already
-    answered; a first reply is never limited (an answer to a distress call is never refused)."""
+    """Hotline messages and replies one party may send in a minute (a token bucket)."""
 
-    unanswered_per_recipient: int = 20
-    """Messages one party may have awaiting a final reply from one recipient (each is escalated
-    every deadline until answered): this bounds the escalation work a sender causes, whatever
-    it sends. Over Syria the line carried 10-12 calls a day at its busiest."""
+    alerts_per_cycle: int = 100
+    """Alerts one detection cycle (one second) may raise or update for one party, and as many
+    clears: the most urgent first (least time to loss of separation, then least predicted
+    separation); the rest stay detected and are told in later cycles. A duty officer cannot
+    read a hundred new alerts a second, and the cycle's writes then stay a few tenths of a
+    second whatever a party stacks (1,000 aircraft on one point are 250,000 pairs)."""
 
-    link_tests_per_minute: int = 6
-    """Link tests one party may send in a minute (each goes to every party's stream)."""
-
-    settings_per_minute: int = 30
-    """Changes one party may make in a minute to its own settings: status (told to every
-    party), escalation contacts, webhook (set or removed; a target's name is resolved)."""
+    active_alerts: int = 1_000
+    """Raised alerts concerning one party at once: the bench's 10,000-aircraft sky holds
+    ~8,200 conflicting pairs for all parties together; past this many a party is in an
+    emergency no list will help with, and what is held back is raised as alerts clear. An
+    alert concerning two parties is raised while either has room, so a party that fills its
+    own never hides a conflict from the other."""
 
     streams_per_party: int = 8
     """Event streams (SSE) one party may hold open at once on one server process: a duty
