@@ -1,6 +1,6 @@
 // The alert list and the live tracks: what is about to go wrong, and where.
 import type { Position } from "geojson";
-import type { Alert, AlertAircraft } from "./api";
+import { aircraftKey, type Alert, type AlertAircraft } from "./api";
 import { fill, h } from "./dom";
 import { extrapolate, type TrackView } from "./map";
 import type { Ctx } from "./state";
@@ -34,8 +34,13 @@ function tickCountdowns(root: HTMLElement, now: number): void {
 
 function callsign(ctx: Ctx, entry: AlertAircraft): string {
   if (!entry.own && !entry.aircraft_id) return "unknown aircraft";
-  return entry.callsign || ctx.state.aircraft.get(entry.aircraft_id ?? "")?.callsign
+  return entry.callsign || ctx.state.aircraft.get(sideKey(entry) ?? "")?.callsign
     || entry.aircraft_id || "aircraft";
+}
+
+/** An alert side's aircraftKey, when the reader may know whose aircraft it is. */
+function sideKey(entry: AlertAircraft): string | null {
+  return entry.aircraft_id && entry.party ? aircraftKey(entry.party, entry.aircraft_id) : null;
 }
 
 function describe(ctx: Ctx, a: Alert): HTMLElement[] {
@@ -76,7 +81,8 @@ function describe(ctx: Ctx, a: Alert): HTMLElement[] {
 /** Where an alert's aircraft are now: own live tracks if known, else the alert's states. */
 export function alertPositions(ctx: Ctx, a: Alert, now: number): Position[] {
   return (a.aircraft ?? []).map((e) => {
-    const live = e.aircraft_id ? ctx.state.tracks.find((t) => t.aircraft_id === e.aircraft_id) : undefined;
+    const live = e.aircraft_id
+      ? ctx.state.tracks.find((t) => t.aircraft_id === e.aircraft_id && t.party === e.party) : undefined;
     return extrapolate(live ?? e.state, now);
   });
 }
@@ -128,24 +134,30 @@ export function renderAlerts(ctx: Ctx, list: HTMLElement, count: HTMLElement, no
 export function trackViews(ctx: Ctx, now: number): TrackView[] {
   const { state } = ctx;
   const raised = state.alerts.filter((a) => a.state === "raised");
-  const alerting = new Set(raised.flatMap((a) => (a.aircraft ?? []).map((e) => e.aircraft_id).filter(Boolean)));
-  const views: TrackView[] = state.tracks.map((t) => ({
-    id: t.aircraft_id,
-    own: t.party === state.me.name,
-    party: t.party,
-    label: state.aircraft.get(t.aircraft_id)?.callsign || t.aircraft_id,
-    state: t,
-    coasting: t.coasting,
-    alerting: alerting.has(t.aircraft_id),
-  }));
+  const alerting = new Set(raised.flatMap((a) => (a.aircraft ?? []).map(sideKey).filter(Boolean)));
+  const views: TrackView[] = state.tracks.map((t) => {
+    const key = aircraftKey(t.party, t.aircraft_id);
+    return {
+      id: key,
+      aircraftId: t.aircraft_id,
+      own: t.party === state.me.name,
+      party: t.party,
+      label: state.aircraft.get(key)?.callsign || t.aircraft_id,
+      state: t,
+      coasting: t.coasting,
+      alerting: alerting.has(key),
+    };
+  });
   const known = new Set(views.map((v) => v.id));
   for (const a of raised) {
     (a.aircraft ?? []).forEach((e, i) => {
-      if (e.aircraft_id && known.has(e.aircraft_id)) return;
+      const key = sideKey(e);
+      if (key && known.has(key)) return;
       if (e.own && e.aircraft_id) return; // own aircraft no longer reported: nothing to guess
-      const id = e.aircraft_id ?? `alert:${a.id}:${i}`;
+      const id = key ?? `alert:${a.id}:${i}`;
       known.add(id);
-      views.push({ id, own: false, party: e.party ?? null, label: e.aircraft_id ? callsign(ctx, e) : "traffic",
+      views.push({ id, aircraftId: e.aircraft_id ?? null, own: false, party: e.party ?? null,
+                   label: e.aircraft_id ? callsign(ctx, e) : "traffic",
                    state: e.state, coasting: false, alerting: true });
     });
   }

@@ -32,6 +32,10 @@ export interface StateReport {
 
 export interface Track extends StateReport { aircraft_id: string; party: string; coasting: boolean }
 
+/** The line's name for one aircraft: ids are each party's own, so two parties' aircraft may
+ * share an id (an observer sees both); party names hold no "/". */
+export const aircraftKey = (party: string, id: string): string => `${party}/${id}`;
+
 export interface Aircraft {
   id: string; party: string; icao24: string | null; callsign: string | null;
   operation_id: string | null;

@@ -5,7 +5,7 @@ import "./style.css";
 import type {
   Aircraft, Alert, Constraint, Health, LineEvent, Message, Operation, Party, Track,
 } from "./api";
-import { Api, Problem, whoAmI } from "./api";
+import { aircraftKey, Api, Problem, whoAmI } from "./api";
 import { alertPositions, renderAlerts, shownAlerts, trackViews } from "./alerts";
 import { Declare } from "./declare";
 import { byId, fill, h } from "./dom";
@@ -112,11 +112,11 @@ function start(token: string, me: Party): void {
     constraints: async () => { state.constraints = (await api.get<{ constraints: Constraint[] }>("/v1/constraints")).constraints; },
     tracks: async () => {
       state.tracks = (await api.get<{ tracks: Track[] }>("/v1/tracks")).tracks;
-      if (state.tracks.some((t) => t.party === me.name && !state.aircraft.has(t.aircraft_id))) void load("aircraft");
+      if (state.tracks.some((t) => t.party === me.name && !state.aircraft.has(aircraftKey(t.party, t.aircraft_id)))) void load("aircraft");
     },
     aircraft: async () => {
       const list = (await api.get<{ aircraft: Aircraft[] }>("/v1/aircraft")).aircraft;
-      state.aircraft = new Map(list.map((a) => [a.id, a]));
+      state.aircraft = new Map(list.map((a) => [aircraftKey(a.party, a.id), a]));
     },
     alerts: async () => {
       // every raised alert, however old, and the latest ones whatever their state

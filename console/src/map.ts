@@ -21,7 +21,8 @@ export const LEADER_S = 60; // velocity leader: where the aircraft will be in on
 const MAX_LABELS = 300;
 
 export interface TrackView {
-  id: string; // aircraft id, or "alert:<id>:<i>" for another party's aircraft seen in an alert
+  id: string; // aircraftKey(party, id), or "alert:<id>:<i>" for another party's aircraft seen in an alert
+  aircraftId: string | null; // the party's own id for it (null: not known to this reader)
   own: boolean;
   party: string | null;
   label: string; // callsign, or what stands for it
@@ -199,7 +200,7 @@ export class MapView {
     if (!this.map) return;
     let entry = this.labels.get(t.id);
     if (!entry) {
-      const el = h("div", { class: "track-label", "data-aircraft": t.id },
+      const el = h("div", { class: "track-label", "data-aircraft": t.aircraftId ?? t.id, "data-key": t.id },
         h("span", { class: "cs" }), h("span", { class: "fl" }), h("span", { class: "gs" }));
       const marker = new maplibregl.Marker({ element: el, anchor: "top-left", offset: [8, 6] })
         .setLngLat(at as [number, number]).addTo(this.map);

@@ -11,7 +11,7 @@ export interface State {
   operations: Operation[];
   constraints: Constraint[];
   tracks: Track[];
-  aircraft: Map<string, Aircraft>;
+  aircraft: Map<string, Aircraft>; // by aircraftKey(party, id)
   alerts: Alert[]; // newest first: raised and recently cleared
   messages: Message[]; // newest first
 }
