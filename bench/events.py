@@ -248,9 +248,11 @@ def main() -> int:
                                      *db], capture_output=True, text=True,
                                     check=True).stdout.strip()
     config = work / "line.toml"
-    # each party offers rate/parties messages/s: above the default messages_per_minute
+    # each party offers rate/parties messages/s, unanswered: above the default
+    # messages_per_minute and unanswered_per_recipient
     config.write_text("detection_interval_s = 0\n" if args.legacy_config else
                       "detection_interval_s = 0\n[limits]\nmessages_per_minute = 1000000\n"
+                      "unanswered_per_recipient = 1000000\n"
                       f"streams_per_party = {max(8, args.idle_readers)}\n")
     port = _free_port()
     server = subprocess.Popen([*py, "serve", *db, "--port", str(port), "--config", str(config)],

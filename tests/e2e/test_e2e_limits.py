@@ -132,6 +132,73 @@ def test_messages_per_minute_per_party(small):
     assert sum(1 for t in threads["messages"] if t["from"] == "blue") == 3
 
 
+HOTLINE_LIMITS = """
+[limits]
+messages_per_minute = 5
+unanswered_per_recipient = 2
+link_tests_per_minute = 1
+settings_per_minute = 2
+"""
+
+
+def test_hotline_and_line_writes_are_bounded_per_party(server_factory, backend, api_for):
+    """A broadcast counts once per recipient (refused whole); a sender's unanswered messages
+    per recipient are bounded (a broadcast leaves that recipient out); link tests and changes
+    of one's settings have a rate. Each refusal a 429 naming its limit, nothing stored."""
+    api = api_for(server_factory.start(backend, config=HOTLINE_LIMITS))
+    try:
+        def threads() -> int:
+            return len(api.expect(api.watch.get("/v1/messages"), 200)["messages"])
+
+        def to_(party: str, sender: str = "blue") -> Any:
+            return api.as_(sender).post("/v1/messages", json={
+                "to": party, "urgency": "routine", "subject": "crossing"})
+
+        # spare: a broadcast to its three takers spends 3 of 5; a second one is refused whole
+        sent = api.expect(to_("all", "spare"), 201)
+        assert sorted(r["party"] for r in sent["recipients"]) == ["blue", "mission", "red"]
+        before = threads()
+        refused = to_("all", "spare")
+        _limit(api, refused, 429, "messages_per_minute", 5, code="rate_limited")
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert threads() == before, "a refused broadcast stores nothing"
+        # blue: two unanswered to red, the third refused; a broadcast leaves red out
+        for _ in range(2):
+            api.expect(to_("red"), 201)
+        refused = to_("red")
+        _limit(api, refused, 429, "unanswered_per_recipient", 2, code="rate_limited")
+        assert int(refused.headers["Retry-After"]) >= 1
+        sent = api.expect(to_("all"), 201)
+        assert sorted(r["party"] for r in sent["recipients"]) == ["mission", "spare"]
+        assert threads() == before + 3
+
+        # link tests: one a minute; an acknowledgement again stores nothing
+        test = api.expect(api.blue.post("/v1/line/test"), 201)
+        refused = api.blue.post("/v1/line/test")
+        _limit(api, refused, 429, "link_tests_per_minute", 1, code="rate_limited")
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert api.expect(api.red.get("/v1/line"), 200)["latest_test"]["id"] == test["id"]
+        for _ in range(2):
+            api.expect(api.red.post(f"/v1/line/test/{test['id']}/ack"), 200)
+
+        # one's own settings: two changes a minute, whichever they are
+        api.expect(api.red.put("/v1/parties/me/status", json={"status": "talks_suspended"}),
+                   200)
+        api.expect(api.red.put("/v1/parties/me/escalation", json={"contacts": ["mission"]}),
+                   200)
+        for refused in (api.red.put("/v1/parties/me/webhook", json={
+                            "url": "https://hooks.example/x", "secret": "s" * 20}),
+                        api.red.delete("/v1/parties/me/webhook"),
+                        api.red.put("/v1/parties/me/status", json={"status": "normal"})):
+            _limit(api, refused, 429, "settings_per_minute", 2, code="rate_limited")
+            assert int(refused.headers["Retry-After"]) >= 1
+        api.problem(api.red.get("/v1/parties/me/webhook"), 404, "not_found")
+        line = {p["name"]: p for p in api.expect(api.red.get("/v1/line"), 200)["parties"]}
+        assert line["red"]["status"] == "talks_suspended"
+    finally:
+        api.close()
+
+
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/operations", "/v1/tracks",
                                   "/v1/messages/x/replies", "/v1/constraints"])
 def test_deep_nesting_is_a_400_naming_the_limit(small, path):

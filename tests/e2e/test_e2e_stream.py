@@ -98,9 +98,11 @@ def _all_events(base_url: str, token: str) -> list[dict]:
 
 
 def test_nothing_lost_when_killed_mid_burst(backend, server_factory):
-    # the burst is one party's: above the default messages_per_minute, which is not the point
+    # the burst is one party's, unanswered: above the default messages_per_minute and
+    # unanswered_per_recipient, which are not the point
     srv = server_factory.start(backend, config="detection_interval_s = 0\n"
-                                               "[limits]\nmessages_per_minute = 1000000\n")
+                                               "[limits]\nmessages_per_minute = 1000000\n"
+                                               "unanswered_per_recipient = 1000000\n")
     accepted: list[str] = []
     lock = threading.Lock()
     killed = threading.Event()

@@ -38,6 +38,7 @@ LIMITS_CONFIG = (
     "send_timeout_s = 5\n"
     f"header_timeout_s = {HEADER_TIMEOUT_S}\n"
     "body_timeout_s = 2\n"
+    "unanswered_per_recipient = 1000\n"  # 60 unread messages to one party (not the point)
 )
 BOUND_S = 20.0  # how long a cut may take before the test gives up (a bound, not a figure)
 BIG = "z" * 10_000  # the largest message body: fills a send buffer in a few events
