@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from deconfliction import __version__
 from deconfliction.api import openapi, problems
+from deconfliction.api.admission import Admission
 from deconfliction.api.lean import LeanLane
 from deconfliction.api.routes import (
     console,
@@ -82,6 +83,8 @@ def create_app(
     if lean:
         app.add_middleware(LeanLane, routes=hotline.LEAN_ROUTES)  # inside the body limit
     app.add_middleware(problems.RequestGuard, limits=line.settings.limits)
+    # outermost: a party over its share is refused before its body is read
+    app.add_middleware(Admission, line=line, limits=line.settings.limits)
     for router in (meta.router, events.router, operations.router, constraints.router,
                    tactical.router, hotline.router, link.router, webhooks.router,
                    ledger.router):

@@ -20,9 +20,11 @@ Examples
 
 from __future__ import annotations
 
+import math
+
 from deconfliction.service.errors import RateLimited
 
-__all__ = ["Quotas"]
+__all__ = ["CONTENDED_S", "Quotas", "Shares"]
 
 
 class Quotas:
@@ -46,3 +48,103 @@ class Quotas:
                 f"over {limit.replace('_', ' ')}: at most {per_minute} a minute for one party",
                 limit=limit, value=per_minute, retry_after_s=max(wait, 1.0))
         self._buckets[(limit, party)] = (tokens - count, now)
+
+
+CONTENDED_S = 1.0
+"""The line is contended for a party while another party has a request in the server or had one
+admitted this recently: only then is a party over its server-time budget refused (alone, it may
+use the whole line)."""
+
+
+class _Share:
+    """One party's admission state: requests in flight, and its server-time bucket (seconds;
+    negative while it owes)."""
+
+    __slots__ = ("at", "in_flight", "seconds")
+
+    def __init__(self, seconds: float, at: float) -> None:
+        self.in_flight = 0
+        self.seconds = seconds
+        self.at = at
+
+
+class Shares:
+    """Each party's share of one server process: at most ``requests_in_flight`` requests at
+    once, and a budget of event-loop time (``server_ms_per_s``, a bucket ``server_ms_burst``
+    deep) charged after each request with what it took. A party in debt is refused while the
+    line is contended (another party has a request in the server, or had one admitted within
+    `CONTENDED_S`); ``Retry-After`` is when the debt is paid. Time is the caller's ``now``
+    (a fake clock in tests).
+
+    Examples
+    --------
+    >>> shares = Shares(requests_in_flight=2, server_ms_per_s=250, server_ms_burst=500)
+    >>> shares.admit("blue", now=0.0) is None and shares.admit("red", now=0.0) is None
+    True
+    >>> shares.release("blue", spent_s=1.5, now=0.1)   # 0.5 s allowed at once: 1.0 s owed
+    >>> refused = shares.admit("blue", now=0.2)           # red is being served: refused
+    >>> refused.extensions, refused.retry_after_s
+    ({'limit': 'server_ms_per_s', 'value': 250}, 3.9)
+    >>> shares.admit("blue", now=4.2) is None              # paid back
+    True
+    """
+
+    __slots__ = ("_burst_s", "_busy", "_per_s", "_recent", "_shares", "in_flight_limit",
+                 "ms_per_s")
+
+    def __init__(self, *, requests_in_flight: int, server_ms_per_s: int,
+                 server_ms_burst: int) -> None:
+        self.in_flight_limit = requests_in_flight
+        self.ms_per_s = server_ms_per_s
+        self._per_s = server_ms_per_s / 1000.0
+        self._burst_s = server_ms_burst / 1000.0
+        self._shares: dict[str, _Share] = {}
+        self._busy = 0  # parties with a request in the server
+        # the two parties admitted last, most recent first: is another party being served?
+        self._recent: list[tuple[str, float]] = [("", -math.inf), ("", -math.inf)]
+
+    def admit(self, party: str, now: float) -> RateLimited | None:
+        """Let one of ``party``'s requests in (None), or the refusal to answer it with (not
+        raised: the caller answers it cheaply). An admitted request must be `release`-d."""
+        share = self._shares.get(party)
+        if share is None:
+            share = self._shares[party] = _Share(self._burst_s, now)
+        if share.in_flight >= self.in_flight_limit:
+            return RateLimited(
+                f"{party} has {self.in_flight_limit} requests in the server already "
+                "(requests_in_flight)", limit="requests_in_flight",
+                value=self.in_flight_limit, retry_after_s=1.0)
+        recent = self._recent
+        last, before = recent
+        other = before[1] if last[0] == party else last[1]
+        seconds = self._refill(share, now)
+        if seconds < 0.0 and (now - other <= CONTENDED_S
+                              or self._busy > (1 if share.in_flight else 0)):
+            return RateLimited(
+                f"{party}'s requests took more than {self.ms_per_s} ms of server time a "
+                "second while other parties were waiting (server_ms_per_s)",
+                limit="server_ms_per_s", value=self.ms_per_s,
+                retry_after_s=max(1.0, -seconds / self._per_s))
+        if last[0] == party:
+            recent[0] = (party, now)
+        else:
+            recent[1], recent[0] = last, (party, now)
+        if not share.in_flight:
+            self._busy += 1
+        share.in_flight += 1
+        return None
+
+    def release(self, party: str, spent_s: float, now: float) -> None:
+        """An admitted request of ``party`` is done (or its response has started): charge the
+        server time it took."""
+        share = self._shares[party]
+        share.in_flight -= 1
+        if not share.in_flight:
+            self._busy -= 1
+        share.seconds = self._refill(share, now) - spent_s
+
+    def _refill(self, share: _Share, now: float) -> float:
+        if now > share.at:
+            share.seconds = min(self._burst_s, share.seconds + (now - share.at) * self._per_s)
+            share.at = now
+        return share.seconds

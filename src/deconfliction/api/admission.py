@@ -1,0 +1,167 @@
+"""Per-party admission: no party takes more than its share of the server.
+
+A server process runs every request's Python on one event loop. One party sending requests
+back to back — even requests that are all refused — would otherwise take that loop from the
+others. `Admission` is the outermost ASGI middleware: before a body is read it tells the
+party from its bearer token (a cache; a store lookup on a miss) and asks `service.quota.Shares`
+to let the request in: at most ``requests_in_flight`` at once per party, and a budget of
+``server_ms_per_s`` of event-loop time. Each request's loop time is measured as the CPU time
+of the loop's thread while the request's own code runs (:class:`_Metered`, step by step: time
+spent waiting for the database or behind other requests is not charged) and charged to its
+party when its response starts (an event stream: its opening only; streams are bounded by
+``streams_per_party``). A refusal is a prebuilt 429 problem with ``Retry-After``.
+
+Requests without a known token pass uncharged: authentication refuses them as cheaply as
+ever. The cache only says whom to charge; every request is still authenticated by its route,
+so a revoked token is refused there at once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from deconfliction.api.problems import PROBLEM_JSON, problem_body
+from deconfliction.model import fastjson
+from deconfliction.model.limits import Limits
+from deconfliction.service.errors import RateLimited, Unauthenticated
+from deconfliction.service.line import Line
+from deconfliction.service.parties import authenticate
+from deconfliction.service.quota import Shares
+
+__all__ = ["Admission"]
+
+CACHE_ENTRIES = 10_000  # tokens remembered (cleared when full: a miss costs one lookup)
+_clock = time.thread_time  # CPU time of the calling thread: the loop's, while a step runs
+_MISSING = object()
+
+
+class _Metered:
+    """Awaits the app's coroutine and adds up the loop-thread CPU time of each of its steps
+    (from one suspension to the next) in ``spent``."""
+
+    __slots__ = ("_coro", "spent")
+
+    def __init__(self, awaitable: Awaitable[None]) -> None:
+        self._coro = awaitable.__await__()
+        self.spent = 0.0
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro = self._coro
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            t0 = _clock()
+            try:
+                yielded = coro.send(sent) if thrown is None else coro.throw(thrown)
+            except StopIteration:
+                self.spent += _clock() - t0
+                return
+            except BaseException:
+                self.spent += _clock() - t0
+                raise
+            self.spent += _clock() - t0
+            try:
+                sent, thrown = (yield yielded), None
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as error:  # cancellation: passed on to the request
+                sent, thrown = None, error
+
+
+def _refusal(limit: str, value: int, detail: str) -> bytes:
+    return fastjson.dumps(problem_body(429, "rate_limited", detail, limit=limit, value=value))
+
+
+class Admission:
+    """ASGI middleware admitting each party's requests within its share (see the module)."""
+
+    def __init__(self, app: ASGIApp, line: Line, limits: Limits) -> None:
+        self.app = app
+        self.line = line
+        self.shares = Shares(requests_in_flight=limits.requests_in_flight,
+                             server_ms_per_s=limits.server_ms_per_s,
+                             server_ms_burst=limits.server_ms_burst)
+        self._parties: dict[bytes, str | None] = {}  # Authorization value → party (None: none)
+        self._bodies = {  # the refusals, built once (Retry-After is added per refusal)
+            "requests_in_flight": _refusal(
+                "requests_in_flight", limits.requests_in_flight,
+                f"at most {limits.requests_in_flight} requests of one party in the server at "
+                "once (requests_in_flight); wait for an answer before sending more"),
+            "server_ms_per_s": _refusal(
+                "server_ms_per_s", limits.server_ms_per_s,
+                f"this party's requests took more than {limits.server_ms_per_s} ms of server "
+                "time a second while other parties were waiting (server_ms_per_s); try again "
+                "after Retry-After seconds"),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+                break
+        party = None if authorization is None else await self._party(authorization)
+        if party is None:
+            await self.app(scope, receive, send)
+            return
+        clock = self.line.clock
+        refused = self.shares.admit(party, clock())
+        if refused is not None:
+            await self._refuse(refused, send)
+            return
+        if scope["path"] != "/v1/events":
+            metered = _Metered(self.app(scope, receive, send))
+            try:
+                await metered
+            finally:
+                self.shares.release(party, metered.spent, clock())
+            return
+        held = [True]  # an event stream is charged for its opening, when its response starts
+
+        async def sending(message: Message) -> None:
+            if held[0] and message["type"] == "http.response.start":
+                held[0] = False
+                self.shares.release(party, metered.spent, clock())
+            await send(message)
+
+        metered = _Metered(self.app(scope, receive, sending))
+        try:
+            await metered
+        finally:
+            if held[0]:
+                self.shares.release(party, metered.spent, clock())
+
+    async def _party(self, authorization: bytes) -> str | None:
+        cached = self._parties.get(authorization, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        name = None
+        if scheme.lower() == "bearer" and token.strip():
+            try:
+                name = (await authenticate(self.line, token.strip())).name
+            except Unauthenticated:
+                name = None
+        if len(self._parties) >= CACHE_ENTRIES:
+            self._parties.clear()
+        self._parties[authorization] = name
+        return name
+
+    async def _refuse(self, refused: RateLimited, send: Send) -> None:
+        body = self._bodies[str(refused.extensions["limit"])]
+        await send({"type": "http.response.start", "status": 429, "headers": [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            # RFC 9110 §10.2.3: whole seconds
+            (b"retry-after", str(max(1, math.ceil(refused.retry_after_s))).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
