@@ -114,7 +114,13 @@ def test_counts_are_refused_before_any_geometry() -> None:
     assert refused.value.extensions == {"limit": "volumes_per_operation", "value": 100,
                                         "field": "volumes"}
     jagged = Volume(_comb(1000), 0, 1, T0 + 10, T0 + 20)
-    check_volumes([jagged], now=T0, horizon_s=86400, limits=Limits())  # just inside
+    # just inside the counts; its 0.9° teeth are over footprint_complexity (its own test:
+    # tests/service/test_footprint_complexity.py)
+    check_volumes([jagged], now=T0, horizon_s=86400,
+                  limits=Limits(footprint_complexity=100_000))
+    with pytest.raises(LimitExceeded) as refused:
+        check_volumes([jagged], now=T0, horizon_s=86400, limits=Limits())
+    assert refused.value.extensions["limit"] == "footprint_complexity"
 
 
 def test_limits_table_in_the_configuration(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from deconfliction.engine.footprint import (
     footprint_area_m2,
+    footprint_complexity,
     footprint_errors,
     footprint_span_m,
 )
@@ -46,7 +47,8 @@ def check_counts(volumes: Sequence[Volume], limits: Limits, *, field: str = "vol
 
 
 def _check_sizes(volume: Volume, limits: Limits, at: str) -> None:
-    """Raise `LimitExceeded` for a valid volume too large in area, span, band or window."""
+    """Raise `LimitExceeded` for a valid volume too large in band, window, complexity, span or
+    area (complexity before the area, which projects the footprint)."""
     band = volume.altitude_upper_m - volume.altitude_lower_m
     if band > limits.altitude_range_m:
         raise LimitExceeded(
@@ -58,6 +60,13 @@ def _check_sizes(volume: Volume, limits: Limits, at: str) -> None:
         raise LimitExceeded(
             f"{at}: a time window of {duration:.0f} s; at most {limits.duration_s:g} s",
             limit="duration_s", value=limits.duration_s, field=f"{at}.time_end")
+    complexity = footprint_complexity(volume.footprint)
+    if complexity > limits.footprint_complexity:
+        raise LimitExceeded(
+            f"{at}: a footprint of complexity {complexity} (its vertices once every edge is "
+            f"cut into 0.01° steps); at most {limits.footprint_complexity}",
+            limit="footprint_complexity", value=limits.footprint_complexity,
+            field=f"{at}.footprint")
     span_km = footprint_span_m(volume.footprint) / 1000.0
     if span_km > limits.span_km:
         raise LimitExceeded(
