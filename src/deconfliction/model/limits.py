@@ -50,14 +50,6 @@ class Limits:
     admits near 0.1 s on a loaded 2-core machine, and admits a 10,000 km² square (~400) or a
     1,000-vertex outline of a 1,000 km corridor at mid-latitudes (~2,300)."""
 
-    footprint_complexity: int = 2_500
-    """Complexity of one polygon footprint: its vertices once every edge is cut into steps of
-    at most 0.01° (~1.1 km), as the engine follows lon/lat-straight edges (RFC 7946 §3.1.1).
-    Every distance, region and index near a footprint costs in proportion to it, however
-    jagged (bench/geometry.py); 2,500 keeps a dry run of the worst pair of footprints it
-    admits near 0.1 s on a loaded 2-core machine, and admits a 10,000 km² square (~400) or a
-    1,000-vertex outline of a 1,000 km corridor at mid-latitudes (~2,300)."""
-
     altitude_range_m: float = 30_000.0
     """Height of one volume's altitude band, m (ground to ~FL980: any airspace flown)."""
 
