@@ -1,9 +1,13 @@
 """Geometry with a bounded cost (issue 13 item 2): the complexity measure, the grid-drawn
 conflict region of a jagged footprint (a superset of the exact one, within the proposed
 footprint, coarser by at most a cell), and proximities that cut a huge footprint to its part
-near the other without changing any distance under the minimum."""
+near the other without changing any distance under the minimum; distances between large
+footprints through a search tree (against GEOS's every-pair answer), and shared (cached)
+planar footprints never prepared by request threads."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -183,3 +187,29 @@ def test_interleaved_combs_are_measured_exactly() -> None:
                         horizontal_m=H)
     assert len(found) == 1
     assert abs(found[0].distance_m - shapely.distance(a, b)) < 0.5
+
+
+def test_shared_planar_footprints_are_never_prepared_across_threads() -> None:
+    """Planar footprints are shared through a cache by every request thread, and GEOS builds
+    a prepared geometry's indexes lazily: the engine prepares private copies only. Eight
+    threads working on the same jagged pairs at once get what one thread gets, and the shared
+    geometries come out unprepared."""
+    stored = Volume(comb(300), 0, 1000, 0, 3600)
+    plans = [Volume(comb(300, 37.001 + k * 0.002, 36.01), 0, 1000, 0, 3600) for k in range(4)]
+    plans += [Volume(CircleFootprint((37.15, 36.15 + k * 0.01), 3000.0), 0, 1000, 0, 3600)
+              for k in range(4)]
+
+    def work(plan: Volume) -> tuple[list[float], str]:
+        close = proximities([plan], [stored], horizontal_m=H)
+        region = conflict_region(plan, stored, horizontal_m=H, vertical_m=V)
+        return [round(p.distance_m, 6) for p in close], shape(region.footprint).wkt
+
+    alone = [work(plan) for plan in plans]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(work, plans * 12))
+    assert together == alone * 12
+    for plan in plans:
+        lon, lat, _ = (float(a[0]) for a in bounding_caps([plan.footprint]))
+        for volume in (plan, stored):
+            shared = planarize(volume.footprint, LocalPlane(lon, lat))
+            assert not shapely.is_prepared(shared.core)
