@@ -28,8 +28,9 @@ BOUND_S = 30.0  # a bound on waits for the stream watch, never a figure
 
 
 def _line(store: Any, clock: FakeClock, **limits: Any) -> Line:
+    # bursts of unanswered messages fill streams here: unanswered_per_recipient is not the point
     settings = LineSettings(heartbeat_s=3600.0, stream_poll_s=0.01,
-                            limits=replace(Limits(), **limits))
+                            limits=replace(Limits(unanswered_per_recipient=1000), **limits))
     line = Line(store, settings, clock=clock)
     store.on_commit(line.live.notifier.notify)
     return line
