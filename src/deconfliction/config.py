@@ -31,6 +31,13 @@ webhook_allow = ["127.0.0.1/32"]        # (top level) non-public webhook targets
 volumes_per_operation = 100
 vertices_per_polygon = 1000
 messages_per_minute = 600               # per party
+
+[log]
+level = "info"                          # debug, info (an access log line a request), warning, error
+format = "text"                         # or "json": one JSON object a line (also --log-format)
+
+[metrics]
+enabled = false                         # GET /metrics (Prometheus text): observers, or loopback
 ```
 """
 
@@ -38,8 +45,8 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
+from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +55,14 @@ from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
 from deconfliction.service.line import LineSettings
 
-__all__ = ["ConfigError", "Limits", "load_settings"]
+__all__ = ["LOG_FORMATS", "LOG_LEVELS", "ConfigError", "Limits", "ServerSettings",
+           "load_server_settings", "load_settings"]
 
 KNOWN_KEYS = {"separation_profile", "notice_period_s", "profiles", "detection_interval_s",
               "track_coast_s", "track_drop_s", "same_party_conflicts", "hotline", "stream",
-              "webhooks", "limits", "webhook_allow"}
+              "webhooks", "limits", "webhook_allow", "log", "metrics"}
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 _SECONDS = ("notice_period_s", "detection_interval_s", "track_coast_s", "track_drop_s")
 
 
@@ -196,3 +206,40 @@ def load_settings(path: Path | None) -> LineSettings:
         return replace(_live(settings, data), limits=_limits(data))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server process reports on itself (not the line's behaviour): its log level and
+    format (``[log]``), and whether it serves ``/metrics`` (``[metrics]``, off by default)."""
+
+    log_level: str = "info"
+    log_format: str = "text"
+    metrics: bool = False
+
+
+def load_server_settings(path: Path | None) -> ServerSettings:
+    """The ``[log]`` and ``[metrics]`` tables of ``path`` (defaults without a file)."""
+    if path is None:
+        return ServerSettings()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        log = _table(data, "log", {"level", "format"})
+        metrics = _table(data, "metrics", {"enabled"})
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    level = log.get("level", "info")
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{path}: [log] level must be one of {', '.join(LOG_LEVELS)}")
+    form = log.get("format", "text")
+    if form not in LOG_FORMATS:
+        raise ConfigError(f"{path}: [log] format must be one of {', '.join(LOG_FORMATS)}")
+    enabled = metrics.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{path}: [metrics] enabled must be true or false")
+    return ServerSettings(log_level=level, log_format=form, metrics=enabled)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from deconfliction.api.observe import note_party
 from deconfliction.model.party import Party
 from deconfliction.service.line import Line
 from deconfliction.service.parties import authenticate
@@ -30,6 +31,7 @@ async def party_for(line: Line, authorization: str | None) -> Party:
             token = value.strip()
     party = await authenticate(line, token)
     line.live.presence.seen(party.name, line.clock())
+    note_party(party.name)  # for the request's access log line
     return party
 
 

@@ -35,7 +35,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from deconfliction.model.limits import Limits
 
 __all__ = ["CONNECTION_EXTENSION", "GuardedProtocol", "abort_connection", "limit_send_buffer",
-           "serve"]
+           "listen", "serve"]
 
 CONNECTION_EXTENSION = "deconfliction.connection"
 """The ASGI scope extension through which the app may act on its own connection."""
@@ -176,12 +176,31 @@ def protocol_for(limits: Limits) -> type[GuardedProtocol]:
     return type("LineProtocol", (GuardedProtocol,), {"limits": limits})
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket bound to ``host:port`` (``OSError`` if it cannot be: a busy
+    port, an address not on this machine), made before the server says it is serving."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        sock.bind(address)
+        sock.listen(2048)  # uvicorn's default backlog
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(app: ASGIApp, host: str, port: int, limits: Limits, *,
-          graceful_shutdown_s: float) -> None:
-    """Serve ``app`` on ``host:port`` until interrupted, within ``limits``."""
+          graceful_shutdown_s: float, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` on ``host:port`` (or on ``sock``, already listening) until interrupted,
+    within ``limits``. Logging is the caller's (uvicorn's own configuration and access log
+    are off: `api.observe` logs each request)."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", http=protocol_for(limits),
-        limit_concurrency=limits.connections,
+        app, host=host, port=port, log_config=None, access_log=False,
+        http=protocol_for(limits), limit_concurrency=limits.connections,
         timeout_keep_alive=max(1, math.ceil(limits.keep_alive_s)),
         timeout_graceful_shutdown=max(1, math.ceil(graceful_shutdown_s)))
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=None if sock is None else [sock])

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import logging
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from deconfliction import __version__
 from deconfliction.cli import heap, ledger
@@ -33,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--config", type=Path, default=None, help="TOML configuration file")
+    serve.add_argument("--log-format", choices=["text", "json"], default=None,
+                       help="log lines as text (default) or one JSON object a line "
+                            "(overrides [log] format)")
 
     party = commands.add_parser("party", help="add, list or revoke parties")
     actions = party.add_subparsers(dest="action", required=True)
@@ -94,22 +100,83 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return open_store(db_path=args.db, database_url=args.database_url)
 
 
+def shown_url(url: str) -> str:
+    """A database URL fit to print: its password, if any, as ``***``.
+
+    >>> shown_url("postgresql://line:s3cret@db.example:5432/line")
+    'postgresql://line:***@db.example:5432/line'
+    >>> shown_url("postgresql://postgres@127.0.0.1/test")
+    'postgresql://postgres@127.0.0.1/test'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _serve(args: argparse.Namespace) -> int:
     from deconfliction.api.app import create_app
-    from deconfliction.api.server import serve
-    from deconfliction.config import load_settings
+    from deconfliction.api.metrics import METRICS_PATH, Metrics
+    from deconfliction.api.observe import Observed
+    from deconfliction.api.routes.hotline import LEAN_ROUTES
+    from deconfliction.api.server import listen, serve
+    from deconfliction.cli import logs
+    from deconfliction.config import load_server_settings, load_settings
     from deconfliction.service.line import Line
 
     settings = load_settings(args.config)
-    store = _open(args)
-    app = create_app(Line(store, settings))
-    where = args.database_url or str(args.db or "deconfliction.db")
-    print(f"deconfliction {__version__}: serving http://{args.host}:{args.port} "
-          f"({store.backend}: {where}; profile {settings.profile.name})", file=sys.stderr)
-    heap.settle()  # full collections then walk only what serving makes, not the imports
-    # open event streams never end by themselves: give them a moment, then close them
-    serve(app, args.host, args.port, settings.limits, graceful_shutdown_s=GRACEFUL_SHUTDOWN_S)
-    return 0
+    server = load_server_settings(args.config)
+    form = args.log_format or server.log_format
+    listener = logs.configure(server.log_level, form)
+    url = _url(args.host, args.port)
+    try:
+        try:  # before anything says "serving", or opens the database
+            sock = listen(args.host, args.port)
+        except OSError as error:  # a busy port, an address not on this machine
+            print(f"deconfliction: error: cannot listen on {url}: "
+                  f"{error.strerror or error}", file=sys.stderr)
+            return 1
+        store = _open(args)
+        line = Line(store, settings)
+        metrics = Metrics(line) if server.metrics else None
+        app = Observed(create_app(line), metrics=metrics, lean_routes=LEAN_ROUTES)
+        log = logging.getLogger("deconfliction.server")
+        where = shown_url(args.database_url) if args.database_url else str(
+            (args.db or Path("deconfliction.db")).resolve())
+        limits = settings.limits
+        shown_limits = (f"body {limits.body_bytes} B, {limits.connections} connections, "
+                        f"{limits.streams_per_party} streams a party, "
+                        f"{limits.messages_per_minute} messages a minute a party, "
+                        f"{limits.reports_per_batch} reports a batch")
+        profile = settings.profile
+        shown_profile = (f"{profile.name} ({profile.horizontal_m:g} m / "
+                         f"{profile.vertical_m:g} m, look-ahead {profile.look_ahead_s:g} s)")
+        shown_metrics = (f"{url}{METRICS_PATH} (observers, or from loopback)"
+                         if metrics is not None else "off")
+        log.info("deconfliction %s; database %s (%s); profile %s", __version__, where,
+                 store.backend, shown_profile, extra={
+                     "event": "start", "version": __version__, "database": where,
+                     "backend": store.backend, "profile": profile.name})
+        log.info("limits: %s; metrics %s; log level %s, %s", shown_limits, shown_metrics,
+                 server.log_level, form, extra={
+                     "event": "start", "limits": dataclasses.asdict(limits),
+                     "metrics": metrics is not None, "log_level": server.log_level,
+                     "log_format": form})
+        log.info("serving %s", url, extra={"event": "serving", "url": url})
+        heap.settle()  # full collections then walk only what serving makes, not the imports
+        # open event streams never end by themselves: give them a moment, then close them
+        serve(app, args.host, args.port, limits, graceful_shutdown_s=GRACEFUL_SHUTDOWN_S,
+              sock=sock)
+        log.info("stopped", extra={"event": "stopped"})
+        return 0
+    finally:
+        listener.stop()
 
 
 async def _party(args: argparse.Namespace) -> int:

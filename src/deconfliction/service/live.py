@@ -22,6 +22,7 @@ PUSH_BUFFER = 10_000  # events held for a follower that sets no bound of its own
 
 TOO_SLOW = "too_slow"  # a stream's client stopped reading and its send buffer filled
 REVOKED = "revoked"  # the party's token was revoked
+CYCLES_KEPT = 1_000  # detection cycle times held for /metrics between two scrapes
 
 
 class Subscription:
@@ -224,3 +225,6 @@ class Live:
     notifier: Notifier = field(default_factory=Notifier)
     presence: Presence = field(default_factory=Presence)
     watch: asyncio.Task[None] | None = None  # re-checks followed parties (service.events)
+    cycle_times: deque[float] = field(default_factory=lambda: deque(maxlen=CYCLES_KEPT))
+    """How long each recent detection cycle took (s), oldest first; ``/metrics`` empties it
+    (`api.metrics`)."""

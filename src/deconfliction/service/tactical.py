@@ -560,6 +560,7 @@ async def run_detection(line: Line, stop: asyncio.Event) -> None:
         except Exception:  # one bad cycle must not stop the line
             log.exception("detection cycle failed")
         elapsed = line.clock() - started
+        line.live.cycle_times.append(elapsed)
         try:
             await asyncio.wait_for(stop.wait(), timeout=max(0.0, interval - elapsed))
         except TimeoutError:
