@@ -2,7 +2,8 @@
 real store (both backends): a broadcast counted once per recipient toward
 ``messages_per_minute`` and refused whole; a reply made again to the same message counted (a
 first reply never); ``unanswered_per_recipient`` bounding what one sender makes the line
-escalate; ``link_tests_per_minute`` and ``settings_per_minute``. Each: allowed up to the limit,
+escalate; ``link_tests_per_minute`` and ``settings_per_minute``; aircraft registered one by one
+counted toward ``new_aircraft_per_minute``. Each: allowed up to the limit,
 the next refused naming the limit with a Retry-After, nothing stored or told, allowed again
 once the bucket refills (or a reply frees room).
 """
@@ -18,7 +19,8 @@ from deconfliction.model.limits import Limits
 from deconfliction.model.link import PartyStatus
 from deconfliction.model.message import BROADCAST, ReplyKind, Urgency
 from deconfliction.model.party import Party, Role
-from deconfliction.service import hotline, link, webhooks
+from deconfliction.model.track import Aircraft
+from deconfliction.service import hotline, link, tracks, webhooks
 from deconfliction.service.errors import NotFound, RateLimited
 from deconfliction.service.line import REPLY_DEADLINES_S, Line
 from deconfliction.service.unanswered import Unanswered
@@ -202,3 +204,26 @@ async def test_settings_per_minute_status_contacts_and_webhook(
     await webhooks.remove_webhook(line, who["blue"], clock.at(20))  # refilled one
     with pytest.raises(NotFound):
         await webhooks.get_webhook(line, who["blue"])
+
+
+async def test_registering_new_aircraft_counts_toward_new_aircraft_per_minute(
+        line: Line, clock: FakeClock) -> None:
+    line = _limited(line, new_aircraft_per_minute=2)
+    who = await _parties(line)
+
+    async def registered() -> set[str]:
+        found = await line.store.interact(lambda repo: repo.aircraft(party="blue"))
+        return {a.id for a in found}
+
+    for k in range(2):
+        await tracks.register_aircraft(line, who["blue"], Aircraft(f"b{k}", "blue"))
+    with pytest.raises(RateLimited) as refused:
+        await tracks.register_aircraft(line, who["blue"], Aircraft("b2", "blue"))
+    assert _refused(refused, "new_aircraft_per_minute", 2) == pytest.approx(30.0)
+    assert await registered() == {"b0", "b1"}
+    # an update of a known aircraft is no new one; another party has its own allowance
+    await tracks.register_aircraft(line, who["blue"], Aircraft("b0", "blue", None, "BLUE 0"))
+    await tracks.register_aircraft(line, who["red"], Aircraft("b2", "red"))
+    clock.at(30)
+    await tracks.register_aircraft(line, who["blue"], Aircraft("b2", "blue"))
+    assert await registered() == {"b0", "b1", "b2"}

@@ -59,6 +59,9 @@ async def register_aircraft(line: Line, party: Party, entry: Aircraft) -> Aircra
         raise ValidationFailed(errors)
     async def work(repo: Repository) -> Aircraft:
         existing = await repo.aircraft([entry.id], party=party.name)
+        if not existing:  # a new aircraft: counted as those a track batch names are
+            line.quotas.take("new_aircraft_per_minute", party.name,
+                             line.settings.limits.new_aircraft_per_minute, now=line.clock())
         # an address already known for this aircraft (say, from the feed) stays unless replaced
         icao24 = entry.icao24 or (existing[0].icao24 if existing else None)
         mine = Aircraft(entry.id, party.name, icao24, entry.callsign, entry.operation_id)
