@@ -57,7 +57,7 @@ def test_unknown_operation_is_404(api):
 
 
 def test_unknown_operation_put_and_delete_are_404(api, geo, area):
-    body = api.op_body([geo.volume(geo.square(area))])
+    body = api.op_body([geo.volume(geo.square(area))], callsigns=[], notes="")
     body["ovn"] = "whatever"
     api.problem(api.blue.put(f"/v1/operations/{uuid.uuid4()}", json=body), 404, "not_found")
     api.problem(api.blue.delete(f"/v1/operations/{uuid.uuid4()}", params={"ovn": "x"}),

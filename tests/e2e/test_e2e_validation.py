@@ -223,7 +223,8 @@ def test_invalid_replacement_is_refused(api, geo, area, fresh_area, case):
     elsewhere = fresh_area()
     op = api.create_op("blue", [geo.volume(geo.square(elsewhere))], notes="original")
     body, field = case(geo, area)
-    body = {"priority": 0, "state": "accepted", **body, "ovn": op["ovn"]}
+    body = {"priority": 0, "state": "accepted", "callsigns": [], "notes": "", **body,
+            "ovn": op["ovn"]}
     _check_errors(api, _send(api.blue, f"/v1/operations/{op['id']}", body, "PUT"), field)
     got = api.get_op("blue", op["id"])
     assert got["ovn"] == op["ovn"] and got["notes"] == "original"

@@ -123,7 +123,7 @@ class API:
 
     def put_op(self, party: str, op_id: str, ovn: str, volumes: list[dict],
                **kw: Any) -> httpx.Response:
-        body = self.op_body(volumes, **kw)
+        body = {"callsigns": [], "notes": "", **self.op_body(volumes, **kw)}  # PUT: every field
         body["ovn"] = ovn
         return self.as_(party).put(f"/v1/operations/{op_id}", json=body)
 

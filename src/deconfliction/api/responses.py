@@ -134,6 +134,8 @@ class OperationWrittenOut(OperationOut, Written):
 
 class OperationsOut(Out):
     operations: list[OperationOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class OverrideOut(Out):
@@ -174,6 +176,8 @@ class ConstraintWrittenOut(ConstraintOut, Written):
 
 class ConstraintsOut(Out):
     constraints: list[ConstraintOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class AircraftOut(Out):
@@ -186,6 +190,8 @@ class AircraftOut(Out):
 
 class AircraftListOut(Out):
     aircraft: list[AircraftOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class IgnoredOut(Out):
@@ -219,6 +225,8 @@ class TrackOut(Out):
 
 class TracksOut(Out):
     tracks: list[TrackOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class AlertOut(Out):
@@ -238,6 +246,8 @@ class AlertOut(Out):
 
 class AlertsOut(Out):
     alerts: list[AlertOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class RecipientOut(Out):
@@ -273,6 +283,8 @@ class MessageWrittenOut(MessageOut, Written):
 
 class MessagesOut(Out):
     messages: list[MessageOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class ReplyWrittenOut(RecipientOut, Written):
@@ -385,6 +397,8 @@ class LedgerEntriesOut(Out):
     size: int
     signed_size: int
     entries: list[LedgerEntryOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class LedgerReceiptOut(Out):

@@ -131,16 +131,25 @@ class VolumeIn(Strict):
                       _seconds(self.time_start), _seconds(self.time_end))
 
 
+Priority = Annotated[int, Field(ge=-INT32, le=INT32)]
+OperationStateIn = Literal["accepted", "activated", "nonconforming", "contingent"]
+VolumesIn = Annotated[list[VolumeIn], Field(max_length=MAX_VOLUMES, fail_fast=True)]
+KeyIn = Annotated[list[Annotated[str, Field(max_length=64)]],
+                  Field(max_length=10_000, fail_fast=True)]
+CallsignsIn = Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=100)]
+NotesIn = Annotated[str, Field(max_length=10_000)]
+OvnIn = Annotated[str, Field(max_length=64)]
+
+
 class OperationIn(Strict):
     """A declaration: where and when (never why), with priority and awareness key."""
 
-    volumes: Annotated[list[VolumeIn], Field(max_length=MAX_VOLUMES, fail_fast=True)]
-    priority: Annotated[int, Field(ge=-INT32, le=INT32)] = 0
-    state: Literal["accepted", "activated", "nonconforming", "contingent"] = "accepted"
-    key: Annotated[list[Annotated[str, Field(max_length=64)]],
-                   Field(max_length=10_000, fail_fast=True)] = []
-    callsigns: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=100)] = []
-    notes: Annotated[str, Field(max_length=10_000)] = ""
+    volumes: VolumesIn
+    priority: Priority = 0
+    state: OperationStateIn = "accepted"
+    key: KeyIn = []
+    callsigns: CallsignsIn = []
+    notes: NotesIn = ""
 
     def volumes_model(self) -> tuple[Volume, ...]:
         return tuple(v.to_model() for v in self.volumes)
@@ -150,7 +159,42 @@ class OperationIn(Strict):
 
 
 class OperationReplaceIn(OperationIn):
-    ovn: Annotated[str, Field(max_length=64)]
+    """A full replacement (PUT): every field is required, so nothing changes that the body
+    does not say — a missing field is a 400 naming it, never a silent default (issue 17)."""
+
+    ovn: OvnIn
+    priority: Priority
+    state: OperationStateIn
+    callsigns: CallsignsIn
+    notes: NotesIn
+    # ``key`` stays optional: the awareness key is this request's, not a field of the
+    # operation, so leaving it out changes nothing stored
+
+
+class MergePatch(Strict):
+    """A JSON Merge Patch (RFC 7396) of a record whose members are all required: a member
+    absent is left as it is; ``null`` (remove it) is refused, since none may be removed."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_removed(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("null would remove this member (RFC 7396), and it is required: "
+                             "give its new value, or leave it out to keep it")
+        return value
+
+
+class OperationPatchIn(MergePatch):
+    """PATCH (``application/merge-patch+json``): the current ``ovn`` and only the fields to
+    change; the others keep their values."""
+
+    ovn: OvnIn
+    volumes: VolumesIn | None = None
+    priority: Priority | None = None
+    state: OperationStateIn | None = None
+    key: KeyIn | None = None
+    callsigns: CallsignsIn | None = None
+    notes: NotesIn | None = None
 
 
 class AreaIn(Strict):
@@ -178,17 +222,23 @@ class QueryIn(Strict):
         return data
 
 
+ConstraintKindIn = Literal["no_fly", "restricted"]
+ConstraintNameIn = Annotated[str, Field(max_length=200)]
+AppliesToIn = Literal["all"] | Annotated[
+    list[Annotated[str, Field(max_length=64)]],
+    Field(min_length=1, max_length=MAX_PARTIES_NAMED, fail_fast=True)]
+ExemptIn = Annotated[list[Annotated[str, Field(max_length=64)]],
+                     Field(max_length=MAX_PARTIES_NAMED, fail_fast=True)]
+
+
 class ConstraintIn(Strict):
     """Closed airspace: for every operator (``"all"``) or the named parties, less exemptions."""
 
-    kind: Literal["no_fly", "restricted"] = "no_fly"
-    volumes: Annotated[list[VolumeIn], Field(max_length=MAX_VOLUMES, fail_fast=True)]
-    name: Annotated[str, Field(max_length=200)] = ""
-    applies_to: Literal["all"] | Annotated[
-        list[Annotated[str, Field(max_length=64)]],
-        Field(min_length=1, max_length=MAX_PARTIES_NAMED, fail_fast=True)] = "all"
-    exempt: Annotated[list[Annotated[str, Field(max_length=64)]],
-                      Field(max_length=MAX_PARTIES_NAMED, fail_fast=True)] = []
+    kind: ConstraintKindIn = "no_fly"
+    volumes: VolumesIn
+    name: ConstraintNameIn = ""
+    applies_to: AppliesToIn = "all"
+    exempt: ExemptIn = []
 
     def kind_model(self) -> ConstraintKind:
         return ConstraintKind(self.kind)
@@ -198,7 +248,25 @@ class ConstraintIn(Strict):
 
 
 class ConstraintReplaceIn(ConstraintIn):
-    ovn: Annotated[str, Field(max_length=64)]
+    """A full replacement (PUT): every field is required (a missing one is a 400 naming it)."""
+
+    ovn: OvnIn
+    kind: ConstraintKindIn
+    name: ConstraintNameIn
+    applies_to: AppliesToIn
+    exempt: ExemptIn
+
+
+class ConstraintPatchIn(MergePatch):
+    """PATCH (``application/merge-patch+json``): the current ``ovn`` and only the fields to
+    change."""
+
+    ovn: OvnIn
+    kind: ConstraintKindIn | None = None
+    volumes: VolumesIn | None = None
+    name: ConstraintNameIn | None = None
+    applies_to: AppliesToIn | None = None
+    exempt: ExemptIn | None = None
 
 
 class AircraftIn(Strict):

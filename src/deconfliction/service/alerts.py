@@ -11,21 +11,24 @@ from typing import Any
 
 from deconfliction.model.alert import Alert
 from deconfliction.model.party import Party
-from deconfliction.service import access
+from deconfliction.service import access, paging
 from deconfliction.service.line import Line
+
+ALERTS: paging.Order[Alert] = paging.Order("alerts", lambda a: (a.raised_at, a.id), (float, str))
 
 
 async def list_alerts(
-    line: Line, party: Party, *, active_only: bool, limit: int
-) -> list[tuple[Alert, dict[str, Any]]]:
-    """Alerts concerning ``party``, newest first, each with its view as ``party`` may read it
-    (`access.alert_view`)."""
+    line: Line, party: Party, *, active_only: bool, limit: int, cursor: str | None = None,
+) -> paging.Page[tuple[Alert, dict[str, Any]]]:
+    """Alerts concerning ``party``, newest first, a page at a time, each with its view as
+    ``party`` may read it (`access.alert_view`)."""
     reader = None if party.sees_everything else party.name
-    found = await line.store.interact(
-        lambda repo: repo.alerts(party=reader, active_only=active_only, limit=limit))
+    after = ALERTS.after(cursor)
+    found = ALERTS.page(await line.store.interact(lambda repo: repo.alerts(
+        party=reader, active_only=active_only, limit=limit + 1, after=after)), limit)
     shown = []
     for a in found:
         view = access.alert_view(a, party)
         if view is not None:
             shown.append((a, view))
-    return shown
+    return paging.Page(shown, found.next)

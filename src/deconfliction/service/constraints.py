@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass, replace
 
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Volume
-from deconfliction.service import evidence
+from deconfliction.service import evidence, paging
 from deconfliction.service.errors import (
     AlreadyEnded,
     FieldError,
@@ -36,6 +37,15 @@ class PublishConstraint:
     exempt: tuple[str, ...] = ()
     constraint_id: str | None = None
     ovn: str | None = None
+
+
+class _Keep(enum.Enum):
+    """A patch leaves this field as it is (``applies_to``'s None already means everyone)."""
+
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP
 
 
 def _require_authority(party: Party) -> None:
@@ -105,6 +115,45 @@ async def publish_constraint(
     return await line.store.transact(work)
 
 
+@dataclass(frozen=True, slots=True)
+class PatchConstraint:
+    """A JSON Merge Patch (RFC 7396) of the constraint ``constraint_id`` at version ``ovn``:
+    the fields given change (``applies_to``: a tuple of names, or ``ALL``), the others keep
+    their values."""
+
+    constraint_id: str
+    ovn: str
+    kind: ConstraintKind | None = None
+    volumes: tuple[Volume, ...] | None = None
+    name: str | None = None
+    applies_to: tuple[str, ...] | None | _Keep = KEEP
+    exempt: tuple[str, ...] | None = None
+
+
+def patched(current: Constraint, patch: PatchConstraint) -> PublishConstraint:
+    """The full replacement a patch means: the current constraint with the patch's fields."""
+    return PublishConstraint(
+        kind=current.kind if patch.kind is None else patch.kind,
+        volumes=current.volumes if patch.volumes is None else patch.volumes,
+        name=current.name if patch.name is None else patch.name,
+        applies_to=(current.applies_to if isinstance(patch.applies_to, _Keep)
+                    else patch.applies_to),
+        exempt=current.exempt if patch.exempt is None else patch.exempt,
+        constraint_id=patch.constraint_id, ovn=patch.ovn,
+    )
+
+
+async def patch_constraint(
+    line: Line, party: Party, patch: PatchConstraint, now: float
+) -> Recorded[Constraint]:
+    """Change only what ``patch`` names, through :func:`publish_constraint` (the same checks,
+    ledger leaf and events as a replace; the ovn is checked again in its unit of work)."""
+    _require_authority(party)
+    current = await line.store.interact(
+        lambda repo: _owned(repo, party, patch.constraint_id, patch.ovn))
+    return await publish_constraint(line, party, patched(current, patch), now)
+
+
 async def _owned(
     repo: Repository, party: Party, constraint_id: str, ovn: str | None
 ) -> Constraint:
@@ -148,5 +197,15 @@ async def get_constraint(line: Line, constraint_id: str) -> Constraint:
     return constraint
 
 
-async def list_constraints(line: Line) -> list[Constraint]:
-    return await line.store.interact(lambda repo: repo.constraints())
+CONSTRAINTS: paging.Order[Constraint] = paging.Order(
+    "constraints", lambda k: (k.created_at, k.id), (float, str))
+
+
+async def list_constraints(
+    line: Line, *, cursor: str | None = None, limit: int = paging.PAGE_MAX
+) -> paging.Page[Constraint]:
+    """Constraints (withdrawn ones too), oldest first, a page at a time: every party reads
+    every constraint."""
+    after = CONSTRAINTS.after(cursor)
+    return CONSTRAINTS.page(await line.store.interact(
+        lambda repo: repo.constraints(after=after, limit=limit + 1)), limit)

@@ -38,7 +38,7 @@ from deconfliction.model.link import PartyLink
 from deconfliction.model.message import BROADCAST, Message, Recipient, ReplyKind, Urgency
 from deconfliction.model.party import Party, Role
 from deconfliction.model.time import rfc3339
-from deconfliction.service import access, evidence
+from deconfliction.service import access, evidence, paging
 from deconfliction.service.errors import (
     FieldError,
     NotFound,
@@ -169,22 +169,29 @@ def _visible(party: Party, message: Message, recipients: list[Recipient]) -> boo
         party, owner=message.sender, concerned=[r.party for r in recipients]))
 
 
-async def list_messages(line: Line, party: Party, *, limit: int, now: float) -> list[Thread]:
-    """Threads ``party`` sent or received, newest first (observers: all), with each
-    recipient's status; receiving them here counts as delivery."""
+MESSAGES: paging.Order[Thread] = paging.Order(
+    "messages", lambda thread: (thread[0].time, thread[0].id), (float, str))
+
+
+async def list_messages(
+    line: Line, party: Party, *, limit: int, now: float, cursor: str | None = None,
+) -> paging.Page[Thread]:
+    """Threads ``party`` sent or received, newest first (observers: all), a page at a time,
+    with each recipient's status; receiving them here counts as delivery."""
     reader = None if party.sees_everything else party.name
+    after = MESSAGES.after(cursor)
 
     async def read(repo: Repository) -> list[Thread]:
-        found = await repo.messages(party=reader, limit=limit)
+        found = await repo.messages(party=reader, limit=limit + 1, after=after)
         recipients = await repo.recipients([m.id for m in found])
         return [(m, recipients[m.id]) for m in found]
 
-    threads = await line.store.interact(read)
+    threads = MESSAGES.page(await line.store.interact(read), limit)
     pending = {m.id: m.sender for m, rs in threads
                if any(r.party == party.name and r.delivered_at is None for r in rs)}
     if pending:
         await record_receipts(line, party, pending, now)
-        threads = await line.store.interact(read)
+        threads = MESSAGES.page(await line.store.interact(read), limit)
     return threads
 
 

@@ -43,7 +43,7 @@ from deconfliction.engine.tree_head import (
 )
 from deconfliction.model.ledger import Leaf, SigningKey
 from deconfliction.model.party import Party
-from deconfliction.service import access
+from deconfliction.service import access, paging
 from deconfliction.service.errors import FieldError, NotFound, ValidationFailed
 from deconfliction.service.line import Line
 from deconfliction.store.base import Repository
@@ -207,6 +207,7 @@ class EntryPage:
     leaves: list[tuple[Leaf, bool]]  # each with whether the caller may read it in full
     size: int  # leaves in the ledger
     signed_size: int  # leaves under the latest signed head
+    next: str | None = None  # cursor of the page after this one (None: none within the range)
 
 
 def _bad(name: str, message: str) -> ValidationFailed:
@@ -278,19 +279,35 @@ async def consistency(line: Line, first: int, second: int | None) -> Consistency
     return await line.store.interact(read)
 
 
-async def entries(line: Line, party: Party, start: int, end: int | None) -> EntryPage:
-    """Leaves ``start <= index < end`` (at most `MAX_ENTRIES`), each with whether ``party`` may
-    read it in full (`access.leaf_readable`; else only its leaf hash)."""
+LEAVES: paging.Order[Leaf] = paging.Order("ledger", lambda leaf: (leaf.index,), (int,))
+
+
+async def entries(
+    line: Line, party: Party, start: int, end: int | None, *,
+    limit: int = MAX_ENTRIES, cursor: str | None = None,
+) -> EntryPage:
+    """Leaves ``start <= index < end`` (at most ``limit`` <= `MAX_ENTRIES`; a ``cursor`` from
+    the previous page moves ``start`` past it), each with whether ``party`` may read it in
+    full (`access.leaf_readable`; else only its leaf hash). Every reader pages through every
+    index: what it may not read is its hash alone."""
     if end is not None and end <= start:
         raise _bad("end", f"end ({end}) must be greater than start ({start})")
-    stop = start + MAX_ENTRIES if end is None else end
-    if stop - start > MAX_ENTRIES:
+    if end is not None and end - start > MAX_ENTRIES and cursor is None:
         raise _bad("end", f"at most {MAX_ENTRIES} entries per request")
+    after = LEAVES.after(cursor)
+    if after is not None:
+        start = max(start, after[0] + 1)
+    stop = start + min(limit, MAX_ENTRIES)
+    if end is not None:
+        stop = min(stop, end)
 
     async def read(repo: Repository) -> EntryPage:
-        return EntryPage([(leaf, access.leaf_readable(leaf, party))
-                          for leaf in await repo.ledger_leaves(start, stop)],
-                         await repo.ledger_size(), await repo.ledger_signed_size())
+        size = await repo.ledger_size()
+        leaves = await repo.ledger_leaves(start, stop) if stop > start else []
+        more = bool(leaves) and leaves[-1].index + 1 < (size if end is None else min(end, size))
+        return EntryPage([(leaf, access.leaf_readable(leaf, party)) for leaf in leaves],
+                         size, await repo.ledger_signed_size(),
+                         LEAVES.cursor(leaves[-1]) if more else None)
 
     return await line.store.interact(read)
 

@@ -1,4 +1,4 @@
-"""Operations: declare, replace, end, read and query — one function per thing a party does."""
+"""Operations: declare, replace, patch, end, read, query — one function per thing a party does."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from deconfliction.model.ledger import Leaf
 from deconfliction.model.operation import Operation, OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Footprint, Volume
-from deconfliction.service import access, evidence
+from deconfliction.service import access, evidence, paging
 from deconfliction.service.errors import (
     AlreadyEnded,
     FieldError,
@@ -183,6 +183,47 @@ async def declare_operation(
     return await line.store.transact(work)
 
 
+@dataclass(frozen=True, slots=True)
+class PatchOperation:
+    """A JSON Merge Patch (RFC 7396) of the operation ``operation_id`` at version ``ovn``:
+    the fields given (not None) change, every other keeps its value. ``key`` is this
+    request's awareness key, as in :class:`DeclareOperation`."""
+
+    operation_id: str
+    ovn: str
+    volumes: tuple[Volume, ...] | None = None
+    priority: int | None = None
+    state: OperationState | None = None
+    callsigns: tuple[str, ...] | None = None
+    notes: str | None = None
+    key: tuple[str, ...] = ()
+
+
+def patched(current: Operation, patch: PatchOperation) -> DeclareOperation:
+    """The full replacement a patch means: the current operation with the patch's fields."""
+    return DeclareOperation(
+        volumes=current.volumes if patch.volumes is None else patch.volumes,
+        priority=current.priority if patch.priority is None else patch.priority,
+        state=current.state if patch.state is None else patch.state,
+        key=patch.key,
+        callsigns=current.callsigns if patch.callsigns is None else patch.callsigns,
+        notes=current.notes if patch.notes is None else patch.notes,
+        operation_id=patch.operation_id, ovn=patch.ovn,
+    )
+
+
+async def patch_operation(
+    line: Line, party: Party, patch: PatchOperation, now: float
+) -> Declared:
+    """Change only what ``patch`` names, through :func:`declare_operation` (the same checks,
+    ledger leaf and events as a replace). The version read here is checked again in the
+    replace's own unit of work, so a change in between is an ovn mismatch, never lost."""
+    _require_operator(party)
+    current = await line.store.interact(
+        lambda repo: _owned(repo, party, patch.operation_id, patch.ovn))
+    return await declare_operation(line, party, patched(current, patch), now)
+
+
 async def check_operation(
     line: Line, party: Party, command: DeclareOperation, now: float
 ) -> Acceptable | Refusal:
@@ -246,10 +287,19 @@ async def get_operation(line: Line, party: Party, operation_id: str) -> tuple[Op
     return operation, sees_in_full(party, operation)
 
 
-async def list_operations(line: Line, party: Party) -> list[tuple[Operation, bool]]:
-    """Every live operation, each with whether ``party`` sees it in full."""
-    operations = await line.store.interact(lambda repo: repo.operations())
-    return [(o, sees_in_full(party, o)) for o in operations]
+OPERATIONS: paging.Order[Operation] = paging.Order(
+    "operations", lambda o: (o.created_at, o.id), (float, str))
+
+
+async def list_operations(
+    line: Line, party: Party, *, cursor: str | None = None, limit: int = paging.PAGE_MAX,
+) -> paging.Page[tuple[Operation, bool]]:
+    """Live operations, oldest first, a page at a time, each with whether ``party`` sees it
+    in full (every party reads every live operation, others' in the public view)."""
+    after = OPERATIONS.after(cursor)
+    found = OPERATIONS.page(await line.store.interact(
+        lambda repo: repo.operations(after=after, limit=limit + 1)), limit)
+    return paging.Page([(o, sees_in_full(party, o)) for o in found], found.next)
 
 
 async def query_operations(

@@ -11,7 +11,7 @@ from deconfliction.model.ledger import Leaf
 from deconfliction.model.operation import OperationState
 from deconfliction.model.party import Party, Role
 from deconfliction.model.track import UNIDENTIFIED, Aircraft, StateReport, Track
-from deconfliction.service import access, evidence
+from deconfliction.service import access, evidence, paging
 from deconfliction.service.errors import (
     AlreadyExists,
     FieldError,
@@ -90,11 +90,19 @@ def _own_only(party: Party) -> str | None:
     return None if party.sees_everything else party.name
 
 
-async def list_aircraft(line: Line, party: Party) -> list[Aircraft]:
-    """The party's aircraft (observers: every aircraft)."""
-    found = await line.store.interact(lambda repo: repo.aircraft(party=_own_only(party)))
-    return [a for a in found if access.readable(
-        access.Kind.AIRCRAFT, access.relation_to(party, owner=a.party))]
+AIRCRAFT: paging.Order[Aircraft] = paging.Order(
+    "aircraft", lambda a: (a.id, a.party), (str, str))
+
+
+async def list_aircraft(
+    line: Line, party: Party, *, cursor: str | None = None, limit: int = paging.PAGE_MAX,
+) -> paging.Page[Aircraft]:
+    """The party's aircraft (observers: every aircraft), a page at a time."""
+    after = AIRCRAFT.after(cursor)
+    found = AIRCRAFT.page(await line.store.interact(lambda repo: repo.aircraft(
+        party=_own_only(party), after=after, limit=limit + 1)), limit)
+    return paging.Page([a for a in found if access.readable(
+        access.Kind.AIRCRAFT, access.relation_to(party, owner=a.party))], found.next)
 
 
 def report_errors(reports: Sequence[StateReport], now: float) -> list[FieldError]:
@@ -253,8 +261,17 @@ async def ingest_feed(line: Line, states: Sequence[FeedState], now: float) -> In
     return await line.store.transact(work)
 
 
-async def list_tracks(line: Line, party: Party) -> list[Track]:
-    """Current tracks by need-to-know: a party's own; observers every track."""
-    found = await line.store.interact(lambda repo: repo.tracks(party=_own_only(party)))
-    return [t for t in found if access.readable(
-        access.Kind.TRACK, access.relation_to(party, owner=t.party))]
+TRACKS: paging.Order[Track] = paging.Order(
+    "tracks", lambda t: (t.state.aircraft_id, t.party), (str, str))
+
+
+async def list_tracks(
+    line: Line, party: Party, *, cursor: str | None = None, limit: int = paging.PAGE_MAX,
+) -> paging.Page[Track]:
+    """Current tracks by need-to-know (a party's own; observers every track), a page at a
+    time."""
+    after = TRACKS.after(cursor)
+    found = TRACKS.page(await line.store.interact(lambda repo: repo.tracks(
+        party=_own_only(party), after=after, limit=limit + 1)), limit)
+    return paging.Page([t for t in found if access.readable(
+        access.Kind.TRACK, access.relation_to(party, owner=t.party))], found.next)

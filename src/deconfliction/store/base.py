@@ -62,10 +62,11 @@ class OperationRepo(Protocol):
     async def operation(self, operation_id: str) -> Operation | None: ...
     async def operations(
         self, *, ids: Sequence[str] | None = None, include_ended: bool = False,
-        with_volumes: bool = True,
+        with_volumes: bool = True, after: Sequence[Any] | None = None, limit: int | None = None,
     ) -> list[Operation]:
         """Operations by id (or all); ``with_volumes=False`` leaves ``volumes`` empty, for
-        callers that already hold them from the index."""
+        callers that already hold them from the index. In (created_at, id) order, from just
+        after the key ``after``, at most ``limit`` (`service.paging`)."""
         ...
 
 
@@ -78,8 +79,11 @@ class ConstraintRepo(Protocol):
     ) -> None: ...
     async def constraint(self, constraint_id: str) -> Constraint | None: ...
     async def constraints(
-        self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True
-    ) -> list[Constraint]: ...
+        self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True,
+        after: Sequence[Any] | None = None, limit: int | None = None,
+    ) -> list[Constraint]:
+        """In (created_at, id) order, from just after the key ``after``, at most ``limit``."""
+        ...
 
 
 class VolumeIndex(Protocol):
@@ -134,19 +138,30 @@ class TacticalRepo(Protocol):
     # an aircraft is (party, aircraft id): ids are each party's own
     async def put_aircraft(self, aircraft: Aircraft) -> None: ...
     async def aircraft(
-        self, ids: Sequence[str] | None = None, *, party: str | None = None
-    ) -> list[Aircraft]: ...
+        self, ids: Sequence[str] | None = None, *, party: str | None = None,
+        after: Sequence[Any] | None = None, limit: int | None = None,
+    ) -> list[Aircraft]:
+        """In (id, party) order, from just after the key ``after``, at most ``limit``."""
+        ...
     async def aircraft_by_icao24(self, icao24: Sequence[str]) -> list[Aircraft]: ...
     async def track_times(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], float]: ...
     async def put_tracks(self, tracks: Sequence[Track]) -> None: ...
-    async def tracks(self, *, party: str | None = None) -> list[Track]: ...
+    async def tracks(
+        self, *, party: str | None = None, after: Sequence[Any] | None = None,
+        limit: int | None = None,
+    ) -> list[Track]:
+        """In (aircraft id, party) order, from just after the key ``after``."""
+        ...
     async def drop_tracks(self, keys: Sequence[tuple[str, str]]) -> None: ...
     async def put_alert(self, alert: Alert) -> None: ...
     async def alerts(
-        self, *, party: str | None = None, active_only: bool = False, limit: int = 1000
-    ) -> list[Alert]: ...
+        self, *, party: str | None = None, active_only: bool = False, limit: int = 1000,
+        after: Sequence[Any] | None = None,
+    ) -> list[Alert]:
+        """Newest first (raised_at descending, then id), from just after the key ``after``."""
+        ...
 
 
 class HotlineRepo(Protocol):
@@ -154,8 +169,11 @@ class HotlineRepo(Protocol):
 
     async def insert_message(self, message: Message, recipients: Sequence[Recipient]) -> None: ...
     async def message(self, message_id: str) -> Message | None: ...
-    async def messages(self, *, party: str | None, limit: int) -> list[Message]:
-        """Newest first: those ``party`` sent or received (``None``: all)."""
+    async def messages(
+        self, *, party: str | None, limit: int, after: Sequence[Any] | None = None
+    ) -> list[Message]:
+        """Newest first (time descending, then id): those ``party`` sent or received
+        (``None``: all), from just after the key ``after``."""
         ...
 
     async def recipients(self, message_ids: Sequence[str]) -> dict[str, list[Recipient]]: ...

@@ -31,6 +31,7 @@ from deconfliction.model.party import Party, Role
 from deconfliction.model.volume import Volume, footprint_from_geojson, footprint_to_geojson
 from deconfliction.store.base import IndexedVolume
 from deconfliction.store.hot import hot
+from deconfliction.store.keyset import after_key
 from deconfliction.store.schema import (
     airspace_constraint,
     event,
@@ -212,11 +213,12 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
 
     async def operations(
         self, *, ids: Sequence[str] | None = None, include_ended: bool = False,
-        with_volumes: bool = True,
+        with_volumes: bool = True, after: Sequence[Any] | None = None, limit: int | None = None,
     ) -> list[Operation]:
         if ids is not None and not ids:
             return []
-        query = select(operation).order_by(operation.c.created_at, operation.c.id)
+        query = after_key(select(operation), [(operation.c.created_at, False),
+                                              (operation.c.id, False)], after, limit)
         if ids is not None:
             query = query.where(operation.c.id.in_(list(ids)))
         if not include_ended:
@@ -260,12 +262,13 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
         return found[0] if found else None
 
     async def constraints(
-        self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True
+        self, *, ids: Sequence[str] | None = None, include_withdrawn: bool = True,
+        after: Sequence[Any] | None = None, limit: int | None = None,
     ) -> list[Constraint]:
         t = airspace_constraint
         if ids is not None and not ids:
             return []
-        query = select(t).order_by(t.c.created_at, t.c.id)
+        query = after_key(select(t), [(t.c.created_at, False), (t.c.id, False)], after, limit)
         if ids is not None:
             query = query.where(t.c.id.in_(list(ids)))
         if not include_withdrawn:

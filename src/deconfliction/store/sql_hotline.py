@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from deconfliction.model.link import LinkTest, PartyLink, PartyStatus
 from deconfliction.model.message import Message, Recipient, ReplyKind, Urgency
 from deconfliction.store.hot import hot
+from deconfliction.store.keyset import after_key
 from deconfliction.store.schema import (
     airspace_constraint,
     alert,
@@ -73,8 +74,11 @@ class HotlineSql:
         row = (await self._c.execute(_MESSAGE, {"id": message_id})).first()
         return _message(row) if row else None
 
-    async def messages(self, *, party: str | None, limit: int) -> list[Message]:
-        query = select(message).order_by(message.c.time.desc(), message.c.id).limit(limit)
+    async def messages(
+        self, *, party: str | None, limit: int, after: Sequence[Any] | None = None
+    ) -> list[Message]:
+        query = after_key(select(message), [(message.c.time, True), (message.c.id, False)],
+                          after, limit)
         if party is not None:
             received = select(message_recipient.c.message_id).where(
                 message_recipient.c.party == party)

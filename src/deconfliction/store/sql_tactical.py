@@ -17,6 +17,7 @@ from deconfliction.model.alert import (
     details_to_json,
 )
 from deconfliction.model.track import Aircraft, StateReport, Track
+from deconfliction.store.keyset import after_key
 from deconfliction.store.schema import aircraft, alert, alert_party, track
 from deconfliction.store.unit_of_work import ThreadConnection
 
@@ -66,9 +67,11 @@ class TacticalSql:
             await self._c.execute(insert(aircraft).values(party=a.party, id=a.id, **values))
 
     async def aircraft(
-        self, ids: Sequence[str] | None = None, *, party: str | None = None
+        self, ids: Sequence[str] | None = None, *, party: str | None = None,
+        after: Sequence[Any] | None = None, limit: int | None = None,
     ) -> list[Aircraft]:
-        query = select(aircraft).order_by(aircraft.c.id, aircraft.c.party)
+        query = after_key(select(aircraft), [(aircraft.c.id, False), (aircraft.c.party, False)],
+                          after, limit)
         if ids is not None:
             if not ids:
                 return []
@@ -105,8 +108,12 @@ class TacticalSql:
             for t in tracks
         ])
 
-    async def tracks(self, *, party: str | None = None) -> list[Track]:
-        query = select(track).order_by(track.c.aircraft_id, track.c.party)
+    async def tracks(
+        self, *, party: str | None = None, after: Sequence[Any] | None = None,
+        limit: int | None = None,
+    ) -> list[Track]:
+        query = after_key(select(track), [(track.c.aircraft_id, False), (track.c.party, False)],
+                          after, limit)
         if party is not None:
             query = query.where(track.c.party == party)
         return [_track(r) for r in await self._c.execute(query)]
@@ -137,9 +144,11 @@ class TacticalSql:
                 {"alert_id": a.id, "party": p} for p in sorted(set(a.parties))])
 
     async def alerts(
-        self, *, party: str | None = None, active_only: bool = False, limit: int = 1000
+        self, *, party: str | None = None, active_only: bool = False, limit: int = 1000,
+        after: Sequence[Any] | None = None,
     ) -> list[Alert]:
-        query = select(alert).order_by(alert.c.raised_at.desc(), alert.c.id).limit(limit)
+        query = after_key(select(alert), [(alert.c.raised_at, True), (alert.c.id, False)],
+                          after, limit)
         if party is not None:
             query = query.where(alert.c.id.in_(
                 select(alert_party.c.alert_id).where(alert_party.c.party == party)))

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from deconfliction.api.bodies import BodyRoute
 from deconfliction.api.deps import CurrentParty, LineDep
-from deconfliction.api.schemas import ConstraintIn, ConstraintReplaceIn
+from deconfliction.api.merge_patch import MERGE_PATCH, MergePatchBody
+from deconfliction.api.paging import Cursor, Limit
+from deconfliction.api.schemas import ConstraintIn, ConstraintPatchIn, ConstraintReplaceIn
 from deconfliction.api.views import constraint_view, with_receipt
+from deconfliction.model.constraint import ConstraintKind
 from deconfliction.service import constraints as service
+from deconfliction.service.paging import PAGE_MAX
 
 router = APIRouter(prefix="/v1/constraints", tags=["constraints"], route_class=BodyRoute)
 
@@ -32,9 +36,12 @@ async def publish(
     return with_receipt(constraint_view(published.value), published.receipt)
 
 
-@router.get("", summary="Every constraint")
-async def list_all(_party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    return {"constraints": [constraint_view(c) for c in await service.list_constraints(line)]}
+@router.get("", summary="Constraints, oldest first, a page at a time")
+async def list_all(
+    _party: CurrentParty, line: LineDep, limit: Limit = PAGE_MAX, cursor: Cursor = None,
+) -> dict[str, Any]:
+    found = await service.list_constraints(line, cursor=cursor, limit=limit)
+    return {"constraints": [constraint_view(c) for c in found], "next": found.next}
 
 
 @router.get("/{constraint_id}", summary="One constraint")
@@ -48,6 +55,25 @@ async def replace(
 ) -> dict[str, Any]:
     command = _command(body, constraint_id=constraint_id, ovn=body.ovn)
     published = await service.publish_constraint(line, party, command, line.clock())
+    return with_receipt(constraint_view(published.value), published.receipt)
+
+
+@router.patch("/{constraint_id}",
+              summary="Change only the fields named (JSON Merge Patch, carrying the current ovn)")
+async def patch(
+    constraint_id: str, body: Annotated[ConstraintPatchIn, Body(media_type=MERGE_PATCH)],
+    _merge_patch: MergePatchBody, party: CurrentParty, line: LineDep,
+) -> dict[str, Any]:
+    command = service.PatchConstraint(
+        constraint_id=constraint_id, ovn=body.ovn,
+        kind=ConstraintKind(body.kind) if body.kind is not None else None,
+        volumes=tuple(v.to_model() for v in body.volumes) if body.volumes is not None else None,
+        name=body.name,
+        applies_to=(service.KEEP if body.applies_to is None
+                    else None if body.applies_to == "all" else tuple(body.applies_to)),
+        exempt=tuple(body.exempt) if body.exempt is not None else None,
+    )
+    published = await service.patch_constraint(line, party, command, line.clock())
     return with_receipt(constraint_view(published.value), published.receipt)
 
 

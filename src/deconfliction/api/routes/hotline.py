@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.lean import LeanRoute
+from deconfliction.api.paging import Cursor, RecentLimit
 from deconfliction.api.schemas import ContactsIn, MessageIn, ReplyIn
 from deconfliction.api.views import message_view, party_link_view, recipient_view, with_receipt
 from deconfliction.model.message import ReplyKind, Urgency
 from deconfliction.model.party import Party
 from deconfliction.service import hotline
 from deconfliction.service.line import Line
+from deconfliction.service.paging import PAGE_DEFAULT_RECENT
 
 router = APIRouter(prefix="/v1", tags=["hotline"])
 
@@ -58,10 +60,11 @@ async def send(body: MessageIn, party: CurrentParty, line: LineDep,
 @router.get("/messages", summary="Threads you sent or received (observers: all), newest first")
 async def threads(
     party: CurrentParty, line: LineDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: RecentLimit = PAGE_DEFAULT_RECENT, cursor: Cursor = None,
 ) -> dict[str, Any]:
-    found = await hotline.list_messages(line, party, limit=limit, now=line.clock())
-    return {"messages": [message_view(m, r, party) for m, r in found]}
+    found = await hotline.list_messages(line, party, limit=limit, now=line.clock(),
+                                        cursor=cursor)
+    return {"messages": [message_view(m, r, party) for m, r in found], "next": found.next}
 
 
 @router.get("/messages/{message_id}", summary="One thread with each recipient's status")

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.paging import Cursor, Limit
 from deconfliction.api.views import head_view, leaf_view
 from deconfliction.engine.tree_head import key_id, public_key_to_pem, public_key_to_raw_b64
 from deconfliction.service import ledger
+from deconfliction.service.paging import PAGE_MAX
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
@@ -54,10 +56,12 @@ async def consistency(
 @router.get("/entries", summary="Leaves in full where you are party to them, else their hash")
 async def entries(
     party: CurrentParty, line: LineDep, start: Count = 0, end: Count | None = None,
+    limit: Limit = PAGE_MAX, cursor: Cursor = None,
 ) -> dict[str, Any]:
-    page = await ledger.entries(line, party, start, end)
+    page = await ledger.entries(line, party, start, end, limit=limit, cursor=cursor)
     return {"size": page.size, "signed_size": page.signed_size,
-            "entries": [leaf_view(leaf, party) for leaf, _full in page.leaves]}
+            "entries": [leaf_view(leaf, party) for leaf, _full in page.leaves],
+            "next": page.next}
 
 
 @router.get("/receipts/{index}", summary="A write's receipt: its leaf, signed head and proof")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from deconfliction.api.bodies import BodyRoute
 from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.merge_patch import MERGE_PATCH, MergePatchBody
+from deconfliction.api.paging import Cursor, Limit
 from deconfliction.api.problems import error_problem
-from deconfliction.api.schemas import OperationIn, OperationReplaceIn, QueryIn
+from deconfliction.api.schemas import OperationIn, OperationPatchIn, OperationReplaceIn, QueryIn
 from deconfliction.api.views import operation_view, override_view, with_receipt
+from deconfliction.model.operation import OperationState
 from deconfliction.service import operations as service
 from deconfliction.service.errors import Refusal
+from deconfliction.service.paging import PAGE_MAX
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"], route_class=BodyRoute)
 
@@ -47,10 +51,13 @@ async def check(body: OperationIn, party: CurrentParty, line: LineDep) -> dict[s
     return _checked(await service.check_operation(line, party, _command(body), line.clock()))
 
 
-@router.get("", summary="Every live operation (others' in their public view)")
-async def list_all(party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    found = await service.list_operations(line, party)
-    return {"operations": [operation_view(o, party) for o, _full in found]}
+@router.get("", summary="Live operations, oldest first, a page at a time (others' in their "
+                        "public view)")
+async def list_all(
+    party: CurrentParty, line: LineDep, limit: Limit = PAGE_MAX, cursor: Cursor = None,
+) -> dict[str, Any]:
+    found = await service.list_operations(line, party, cursor=cursor, limit=limit)
+    return {"operations": [operation_view(o, party) for o, _full in found], "next": found.next}
 
 
 @router.post("/query", summary="Live operations intersecting a 4D area")
@@ -77,6 +84,24 @@ async def replace(
 ) -> dict[str, Any]:
     command = _command(body, operation_id=operation_id, ovn=body.ovn)
     declared = await service.declare_operation(line, party, command, line.clock())
+    return with_receipt(operation_view(declared.operation, party), declared.receipt)
+
+
+@router.patch("/{operation_id}",
+              summary="Change only the fields named (JSON Merge Patch, carrying the current ovn)")
+async def patch(
+    operation_id: str, body: Annotated[OperationPatchIn, Body(media_type=MERGE_PATCH)],
+    _merge_patch: MergePatchBody, party: CurrentParty, line: LineDep,
+) -> dict[str, Any]:
+    command = service.PatchOperation(
+        operation_id=operation_id, ovn=body.ovn,
+        volumes=tuple(v.to_model() for v in body.volumes) if body.volumes is not None else None,
+        priority=body.priority,
+        state=OperationState(body.state) if body.state is not None else None,
+        callsigns=tuple(body.callsigns) if body.callsigns is not None else None,
+        notes=body.notes, key=tuple(body.key or ()),
+    )
+    declared = await service.patch_operation(line, party, command, line.clock())
     return with_receipt(operation_view(declared.operation, party), declared.receipt)
 
 

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query
 
 from deconfliction.api.bodies import BodyRoute
 from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.paging import Cursor, Limit, RecentLimit
 from deconfliction.api.schemas import AircraftIn, TrackBatchIn
 from deconfliction.api.views import aircraft_view, track_view, with_receipt
 from deconfliction.model.track import Aircraft
 from deconfliction.service import alerts, tracks
+from deconfliction.service.paging import PAGE_DEFAULT_RECENT, PAGE_MAX
 
 router = APIRouter(prefix="/v1", tags=["tactical"], route_class=BodyRoute)
 
@@ -22,10 +24,12 @@ async def register(body: AircraftIn, party: CurrentParty, line: LineDep) -> dict
     return aircraft_view(await tracks.register_aircraft(line, party, entry), party)
 
 
-@router.get("/aircraft", summary="Your aircraft (observers: all)")
-async def aircraft(party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    found = await tracks.list_aircraft(line, party)
-    return {"aircraft": [aircraft_view(a, party) for a in found]}
+@router.get("/aircraft", summary="Your aircraft (observers: all), a page at a time")
+async def aircraft(
+    party: CurrentParty, line: LineDep, limit: Limit = PAGE_MAX, cursor: Cursor = None,
+) -> dict[str, Any]:
+    found = await tracks.list_aircraft(line, party, cursor=cursor, limit=limit)
+    return {"aircraft": [aircraft_view(a, party) for a in found], "next": found.next}
 
 
 @router.post("/tracks", summary="Report states of your aircraft (a batch)")
@@ -36,11 +40,13 @@ async def report(body: TrackBatchIn, party: CurrentParty, line: LineDep) -> dict
 
 
 @router.get("/tracks", summary="Current tracks: yours (observers: all)")
-async def current(party: CurrentParty, line: LineDep) -> dict[str, Any]:
+async def current(
+    party: CurrentParty, line: LineDep, limit: Limit = PAGE_MAX, cursor: Cursor = None,
+) -> dict[str, Any]:
     now = line.clock()
-    found = await tracks.list_tracks(line, party)
+    found = await tracks.list_tracks(line, party, cursor=cursor, limit=limit)
     return {"tracks": [track_view(t, now, line.settings.track_coast_s, party)
-                       for t in found]}
+                       for t in found], "next": found.next}
 
 
 @router.get("/alerts", summary="Alerts that concern you (observers: all)")
@@ -48,7 +54,8 @@ async def list_alerts(
     party: CurrentParty,
     line: LineDep,
     state: Annotated[Literal["raised", "all"], Query()] = "all",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: RecentLimit = PAGE_DEFAULT_RECENT, cursor: Cursor = None,
 ) -> dict[str, Any]:
-    found = await alerts.list_alerts(line, party, active_only=state == "raised", limit=limit)
-    return {"alerts": [view for _alert, view in found]}
+    found = await alerts.list_alerts(line, party, active_only=state == "raised", limit=limit,
+                                     cursor=cursor)
+    return {"alerts": [view for _alert, view in found], "next": found.next}
