@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deconfliction.engine.alerting import AlertBook, Transition, alert_key
+from deconfliction.engine.alerting import AlertBook, Transition, alert_key, most_urgent
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=150)
 A = ("conflict", "ac-12", "ac-40")
@@ -277,3 +277,60 @@ def test_bounded_memory_and_consistency_under_random_churn(
         recent_keys = set().union(*history[-3:])
         assert book.tracked <= len(recent_keys | set(state))
         assert {a.key for a in book.active()} == set(state)
+
+
+# --- a bounded cycle: admit and most_urgent -----------------------------------------------------
+
+
+def test_a_refused_raise_waits_and_is_raised_once_admitted() -> None:
+    book = AlertBook(ids())
+    book.step(0.0, {A: 1})
+    assert book.step(1.0, {A: 1}, admit=lambda key, payload, kind: False) == []
+    assert book.active() == []
+    (raised,) = book.step(2.0, {A: 1}, admit=lambda key, payload, kind: True)
+    assert (raised.kind, raised.alert_id) == ("raised", "alert-1")
+
+
+def test_a_refused_update_is_told_later_against_the_payload_last_told() -> None:
+    book = AlertBook(ids())
+    run(book, [{A: 1}, {A: 1}])
+    assert book.step(2.0, {A: 2}, admit=lambda key, payload, kind: kind != "updated") == []
+    (updated,) = book.step(3.0, {A: 2})
+    assert (updated.kind, updated.payload) == ("updated", 2)
+
+
+def test_a_refused_clear_is_retried_next_cycle_and_blocks_nothing_else() -> None:
+    book = AlertBook(ids())
+    run(book, [{A: 1, B: 1}, {A: 1, B: 1}])
+    only_b = lambda key, payload, kind: key == B  # noqa: E731
+    assert [(t.kind, t.key) for t in book.step(7.0, {}, admit=only_b)] == [("cleared", B)]
+    assert [a.key for a in book.active()] == [A]
+    assert [(t.kind, t.key) for t in book.step(8.0, {})] == [("cleared", A)]
+
+
+def _most_urgent_reference(t, sep, ga, gb, room, held):  # type: ignore[no-untyped-def]
+    """One group at a time, in plain Python: each group's ``room`` most urgent rows."""
+    urgency = sorted(range(len(t)), key=lambda r: (t[r], sep[r], r))
+    kept = {r for r in range(len(t)) if held[r]}
+    for g in range(len(room)):
+        mine = [r for r in urgency if not held[r] and g in (ga[r], gb[r])]
+        kept.update(mine[:room[g]])
+    return [r for r in urgency if r in kept]
+
+
+@SETTINGS
+@given(st.data())
+def test_most_urgent_keeps_each_groups_most_urgent(data: st.DataObject) -> None:
+    groups = data.draw(st.integers(1, 4))
+    n = data.draw(st.integers(0, 40))
+    times = st.sampled_from([0.0, 0.0, 5.0, 10.0, 60.0])
+    t = data.draw(st.lists(times, min_size=n, max_size=n))
+    sep = data.draw(st.lists(st.sampled_from([0.0, 100.0, 900.0, float("inf")]),
+                             min_size=n, max_size=n))
+    ga = data.draw(st.lists(st.integers(0, groups - 1), min_size=n, max_size=n))
+    gb = data.draw(st.lists(st.integers(-1, groups - 1), min_size=n, max_size=n))
+    room = data.draw(st.lists(st.integers(0, 6), min_size=groups, max_size=groups))
+    held = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    got = most_urgent(t, sep, ga, gb, room, held=held).tolist()
+    assert got == _most_urgent_reference(t, sep, ga, gb, room, held)
+    assert len(got) <= sum(held) + sum(room)

@@ -12,9 +12,11 @@ from dataclasses import replace
 
 import pytest
 
+from deconfliction.model.constraint import ConstraintKind
 from deconfliction.model.party import Role
 from deconfliction.model.track import StateReport
-from deconfliction.service import tracks
+from deconfliction.model.volume import CircleFootprint, Volume
+from deconfliction.service import constraints, tracks
 from deconfliction.service.line import Line
 from deconfliction.service.tactical import CycleReport, DetectionCycle
 from support.service_level import T0, FakeClock, add_parties, counter, events
@@ -145,3 +147,34 @@ async def test_a_party_with_no_room_never_hides_a_conflict_from_another(
         ("loss_of_separation", "blue-9", "x-9")]
     (told,) = await events(line, "blue", "alert.raised")
     assert told.data["alert_kind"] == "loss_of_separation"
+
+
+async def test_aircraft_stacked_in_a_constraint_raise_incursions_within_the_caps(
+        line: Line, clock: FakeClock) -> None:
+    line = _bounded(line)
+    who = await add_parties(line, rogue=Role.OPERATOR, blue=Role.OPERATOR, un=Role.AUTHORITY)
+    await constraints.publish_constraint(line, who["un"], constraints.PublishConstraint(
+        ConstraintKind.NO_FLY, (Volume(CircleFootprint((42.0, LAT), 5000.0), 0.0, 10_000.0,
+                                       T0, T0 + 3600),), "closed"), T0)
+    await tracks.report_tracks(line, who["rogue"], [
+        _at(f"x{k}", 0.0, 10.0 * k, lon=42.0) for k in range(ACTIVE + 3)], T0)
+    # blue's aircraft in it too, 2 km above rogue's (no conflict with them)
+    await tracks.report_tracks(line, who["blue"], [
+        StateReport("blue-1", T0, LAT, 42.0, ALT + 2000.0, 0.0, 0.0, 0.0)], T0)
+    cycle = DetectionCycle(line, new_id=counter("alert").__next__)
+    raised_when: dict[tuple[str, ...], int] = {}
+    for t in range(10):
+        report = await cycle.step(clock.at(float(t)))
+        raised = _raised(report)
+        assert all(k[0] == "constraint_incursion" for k in raised)
+        assert sum(_stacked(k) for k in raised) <= PER_CYCLE
+        for key in raised:
+            assert key not in raised_when, f"{key} raised twice"
+            raised_when[key] = t
+    assert sum(_stacked(k) for k in raised_when) == ACTIVE
+    # blue's own incursion is not held back behind rogue's, although the authority's room is
+    (blue,) = [k for k in raised_when if not _stacked(k)]
+    assert (_id(blue[1]), raised_when[blue]) == ("blue-1", 1)
+    assert report.held_back["rogue"] == 3
+    assert len(await events(line, "un", "alert.capped")) == 1
+    assert len(await events(line, "blue", "alert.raised")) == 1

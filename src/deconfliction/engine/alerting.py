@@ -339,20 +339,19 @@ def most_urgent(
     n = t.shape[0]
     kept = np.zeros(n, dtype=np.bool_) if held is None else np.asarray(held, dtype=np.bool_).copy()
     order = np.lexsort((sep, t))  # most urgent first
-    urgency = np.empty(n, dtype=np.int64)
-    urgency[order] = np.arange(n, dtype=np.int64)
-    # one entry per (row, group it concerns), the held rows aside
-    rows = np.flatnonzero(~kept)
+    # one entry per (row, group it concerns), the held rows aside, each row at its urgency
+    rows = order[~kept[order]]
+    m = rows.shape[0]
     gb_rows = np.where(gb[rows] == ga[rows], -1, gb[rows])
     group = np.concatenate([ga[rows], gb_rows])
-    row = np.concatenate([rows, rows])
+    position = np.concatenate([np.arange(m, dtype=np.int64)] * 2)
     valid = group >= 0
-    group, row = group[valid], row[valid]
+    group, position = group[valid], position[valid]
     if group.shape[0]:
-        by_group = np.lexsort((urgency[row], group))
-        group, row = group[by_group], row[by_group]
+        by_group = np.argsort(group * max(m, 1) + position)  # by group, then urgency
+        group, position = group[by_group], position[by_group]
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
         runs = np.diff(np.r_[starts, group.shape[0]])
         rank = np.arange(group.shape[0]) - np.repeat(starts, runs)
-        kept[row[rank < space[group]]] = True
+        kept[rows[position[rank < space[group]]]] = True
     return order[kept[order]].astype(np.int64)

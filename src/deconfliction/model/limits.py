@@ -42,14 +42,6 @@ class Limits:
     """Longest side of one footprint's bounding box, km (a thin sliver of small area must not
     touch thousands of index cells)."""
 
-    footprint_complexity: int = 2_500
-    """Complexity of one polygon footprint: its vertices once every edge is cut into steps of
-    at most 0.01° (~1.1 km), as the engine follows lon/lat-straight edges (RFC 7946 §3.1.1).
-    Every distance, region and index near a footprint costs in proportion to it, however
-    jagged (bench/geometry.py); 2,500 keeps a dry run of the worst pair of footprints it
-    admits near 0.1 s on a loaded 2-core machine, and admits a 10,000 km² square (~400) or a
-    1,000-vertex outline of a 1,000 km corridor at mid-latitudes (~2,300)."""
-
     altitude_range_m: float = 30_000.0
     """Height of one volume's altitude band, m (ground to ~FL980: any airspace flown)."""
 
@@ -75,12 +67,12 @@ class Limits:
     read a hundred new alerts a second, and the cycle's writes then stay a few tenths of a
     second whatever a party stacks (1,000 aircraft on one point are 250,000 pairs)."""
 
-    active_alerts: int = 1_000
-    """Raised alerts concerning one party at once: the bench's 10,000-aircraft sky holds
-    ~8,200 conflicting pairs for all parties together; past this many a party is in an
-    emergency no list will help with, and what is held back is raised as alerts clear. An
-    alert concerning two parties is raised while either has room, so a party that fills its
-    own never hides a conflict from the other."""
+    active_alerts: int = 2_000
+    """Raised alerts concerning one party at once. The tactical bench's sky (10,000 aircraft
+    at random in a 1,000 km square, five parties) holds ~3,700 conflicts within 120 s, ~1,500
+    per party; past this many a party is in an emergency no list will help with, and what is
+    held back is raised as alerts clear. An alert concerning two parties is raised while
+    either has room, so a party that fills its own never hides a conflict from the other."""
 
     streams_per_party: int = 8
     """Event streams (SSE) one party may hold open at once on one server process: a duty
@@ -117,22 +109,6 @@ class Limits:
     webhook_response_s: float = 10.0
     """Longest a webhook POST may take from connecting to the answer's end, however the
     receiver trickles it."""
-
-    requests_in_flight: int = 16
-    """Requests one party may have in one server process at once (an event stream until its
-    response starts); the next is a 429 before its body is read. An honest client has a few
-    (the e2e tests' bursts use 8 threads); one party cannot queue hundreds ahead of others."""
-
-    server_ms_per_s: int = 250
-    """Event-loop time (CPU, ms) one party's requests may take per second while other parties
-    are being served: a quarter of the one core a server process runs its requests on. Over
-    it, its next requests get a 429 before their bodies are read until the debt is paid back
-    (``Retry-After``). Alone on the line a party may use it all. Honest parties of the hostile
-    bench use ~10-60 ms/s (300 aircraft at 1 Hz, declarations, messages)."""
-
-    server_ms_burst: int = 2_000
-    """Event-loop time one party may spend at once before ``server_ms_per_s`` applies (the
-    bucket's depth): a few of the costliest requests the other limits let through."""
 
 
 LIMIT_NAMES = frozenset(f.name for f in fields(Limits))

@@ -71,9 +71,9 @@ from deconfliction.store.base import Repository
 log = logging.getLogger(__name__)
 
 # Records (alerts, dropped tracks, notices) written in one unit of work: an alert with its
-# leaves and events costs ~1 ms of the single writer (SQLite, load ~2), so a unit holds it
-# a few tens of ms and a party's write queued behind the cycle waits about that.
-_WRITES_PER_UNIT = 50
+# leaves and events costs 2-4 ms of the single writer (SQLite, measured at load ~6), so a unit
+# holds it for some tens of ms and a party's write queued behind the cycle waits about that.
+_WRITES_PER_UNIT = 20
 # A party's alerts count as no longer held back after this long without any held back (one
 # alert.capped ... alert.uncapped per episode, not one per cycle).
 _UNCAPPED_AFTER_S = 10.0
@@ -445,9 +445,11 @@ class DetectionCycle:
         group_a = np.concatenate([enc_a, inc_a, track_group[excursion]])
         group_b = np.concatenate([enc_b, inc_b, np.full(excursion.shape[0], -1, dtype=np.int64)])
         held = np.concatenate([enc_held, inc_held, exc_held])
+        # twice a cycle's raises: a raise needs 2 of the last 4 cycles, so the next cycle's
+        # are being confirmed while this cycle's are raised (the book admits the cap)
         room = np.zeros(len(groups), dtype=np.int64)
         for name, g in groups.items():
-            room[g] = max(0, min(limits.alerts_per_cycle,
+            room[g] = max(0, min(2 * limits.alerts_per_cycle,
                                  limits.active_alerts - active.get(name, 0)))
         chosen = most_urgent(
             np.concatenate([enc.t_in, inc_entry, np.zeros(excursion.shape[0])]),
@@ -560,7 +562,6 @@ async def run_detection(line: Line, stop: asyncio.Event) -> None:
         except Exception:  # one bad cycle must not stop the line
             log.exception("detection cycle failed")
         elapsed = line.clock() - started
-        line.live.cycle_times.append(elapsed)
         try:
             await asyncio.wait_for(stop.wait(), timeout=max(0.0, interval - elapsed))
         except TimeoutError:
