@@ -42,6 +42,14 @@ class Limits:
     """Longest side of one footprint's bounding box, km (a thin sliver of small area must not
     touch thousands of index cells)."""
 
+    footprint_complexity: int = 2_500
+    """Complexity of one polygon footprint: its vertices once every edge is cut into steps of
+    at most 0.01° (~1.1 km), as the engine follows lon/lat-straight edges (RFC 7946 §3.1.1).
+    Every distance, region and index near a footprint costs in proportion to it, however
+    jagged (bench/geometry.py); 2,500 keeps a dry run of the worst pair of footprints it
+    admits near 0.1 s on a loaded 2-core machine, and admits a 10,000 km² square (~400) or a
+    1,000-vertex outline of a 1,000 km corridor at mid-latitudes (~2,300)."""
+
     altitude_range_m: float = 30_000.0
     """Height of one volume's altitude band, m (ground to ~FL980: any airspace flown)."""
 
@@ -58,7 +66,21 @@ class Limits:
     """New aircraft one party may register in a minute (a token bucket; 429 past it)."""
 
     messages_per_minute: int = 600
-    """Hotline messages and replies one party may send in a minute (a token bucket)."""
+    """Hotline messages one party may send in a minute (a token bucket), counted once per
+    recipient (a broadcast to 12 parties is 12), and replies made again to a message already
+    answered; a first reply is never limited (an answer to a distress call is never refused)."""
+
+    unanswered_per_recipient: int = 20
+    """Messages one party may have awaiting a final reply from one recipient (each is escalated
+    every deadline until answered): this bounds the escalation work a sender causes, whatever
+    it sends. Over Syria the line carried 10-12 calls a day at its busiest."""
+
+    link_tests_per_minute: int = 6
+    """Link tests one party may send in a minute (each goes to every party's stream)."""
+
+    settings_per_minute: int = 30
+    """Changes one party may make in a minute to its own settings: status (told to every
+    party), escalation contacts, webhook (set or removed; a target's name is resolved)."""
 
     alerts_per_cycle: int = 100
     """Alerts one detection cycle (one second) may raise or update for one party, and as many
@@ -109,6 +131,22 @@ class Limits:
     webhook_response_s: float = 10.0
     """Longest a webhook POST may take from connecting to the answer's end, however the
     receiver trickles it."""
+
+    requests_in_flight: int = 16
+    """Requests one party may have in one server process at once (an event stream until its
+    response starts); the next is a 429 before its body is read. An honest client has a few
+    (the e2e tests' bursts use 8 threads); one party cannot queue hundreds ahead of others."""
+
+    server_ms_per_s: int = 250
+    """Event-loop time (CPU, ms) one party's requests may take per second while other parties
+    are being served: a quarter of the one core a server process runs its requests on. Over
+    it, its next requests get a 429 before their bodies are read until the debt is paid back
+    (``Retry-After``). Alone on the line a party may use it all. Honest parties of the hostile
+    bench use ~10-60 ms/s (300 aircraft at 1 Hz, declarations, messages)."""
+
+    server_ms_burst: int = 2_000
+    """Event-loop time one party may spend at once before ``server_ms_per_s`` applies (the
+    bucket's depth): a few of the costliest requests the other limits let through."""
 
 
 LIMIT_NAMES = frozenset(f.name for f in fields(Limits))

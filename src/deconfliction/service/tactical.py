@@ -193,7 +193,7 @@ def _track_arrays(tracks: list[Track], now: float) -> TrackArrays:
     names: dict[str, int] = {}
     party = np.array([-(i + 1) if t.party == UNIDENTIFIED else names.setdefault(t.party, len(names))
                       for i, t in enumerate(tracks)], dtype=np.int64)
-    return TrackArrays([t.state.aircraft_id for t in tracks], lat, lon, alt0 + vs * dt, gs, trk,
+    return TrackArrays([t.key for t in tracks], lat, lon, alt0 + vs * dt, gs, trk,
                        vs, party, time_s=now)
 
 
@@ -231,8 +231,9 @@ class DetectionCycle:
     async def _picture(self) -> Picture:
         async def work(repo: Repository) -> Picture:
             tracks = await repo.tracks()
-            aircraft = {a.id: a for a in await repo.aircraft([t.state.aircraft_id
-                                                              for t in tracks])}
+            # every party's aircraft of these ids: a superset, looked up by (party, id) key
+            aircraft = {a.key: a for a in await repo.aircraft(sorted(
+                {t.state.aircraft_id for t in tracks}))}
             tied = sorted({a.operation_id for a in aircraft.values() if a.operation_id})
             return Picture(tracks, aircraft,
                            await repo.constraints(include_withdrawn=False),
@@ -308,10 +309,12 @@ class DetectionCycle:
         """Drop these silent tracks, each with an event for its party, unless reported since
         the picture was read."""
         settings = self.line.settings
-        times = await repo.track_times([t.state.aircraft_id for t in dropped])
+        times = await repo.track_times([(t.party, t.state.aircraft_id)
+                                        for t in dropped])
         cutoff = now - settings.track_drop_s
-        gone = [t for t in dropped if times.get(t.state.aircraft_id, cutoff) < cutoff]
-        await repo.drop_tracks([t.state.aircraft_id for t in gone])
+        gone = [t for t in dropped
+                if times.get((t.party, t.state.aircraft_id), cutoff) < cutoff]
+        await repo.drop_tracks([(t.party, t.state.aircraft_id) for t in gone])
         for t in gone:
             if t.party != UNIDENTIFIED:
                 await repo.append_event(t.party, "track.dropped", now, {
@@ -354,7 +357,7 @@ class DetectionCycle:
         profile, limits = settings.profile, settings.limits
         at = _track_arrays(tracks, now)
         n = len(tracks)
-        names = [t.state.aircraft_id for t in tracks]  # the aircraft's names in alert keys
+        names = [t.key for t in tracks]  # the aircraft's names in alert keys
         row = {name: i for i, name in enumerate(names)}
         groups: dict[str, int] = {UNIDENTIFIED: _UNIDENTIFIED_GROUP}
         track_group = np.array([groups.setdefault(t.party, len(groups)) for t in tracks],
@@ -488,7 +491,7 @@ class DetectionCycle:
 
     @staticmethod
     def _tied_operation(track: Track, picture: Picture) -> Operation | None:
-        aircraft = picture.aircraft.get(track.state.aircraft_id)
+        aircraft = picture.aircraft.get(track.key)
         if aircraft is None or aircraft.operation_id is None:
             return None
         operation = picture.operations.get(aircraft.operation_id)
@@ -562,6 +565,7 @@ async def run_detection(line: Line, stop: asyncio.Event) -> None:
         except Exception:  # one bad cycle must not stop the line
             log.exception("detection cycle failed")
         elapsed = line.clock() - started
+        line.live.cycle_times.append(elapsed)
         try:
             await asyncio.wait_for(stop.wait(), timeout=max(0.0, interval - elapsed))
         except TimeoutError:
