@@ -223,26 +223,30 @@ async def reply(
     charged = False  # once, though a retried unit of work runs again
 
     async def work(repo: Repository) -> Recorded[Recipient]:
+        nonlocal charged
         message = await repo.message(message_id)
         if message is None:
             raise NotFound(f"no message {message_id!r}")
         mine = await repo.recipient(message_id, party.name)
         if mine is None:
             raise PermissionDenied("only a recipient of this message may reply to it")
+        if mine.reply is not None and not charged:
+            line.quotas.take("messages_per_minute", party.name,
+                             line.settings.limits.messages_per_minute, now=now)
+            charged = True
         deadline = line.settings.reply_deadlines_s[message.urgency]
-        nonlocal charged
         if mine.delivered_at is None:
             await repo.append_event(message.sender, "message.delivered", now, {
                 "message_id": message_id, "party": party.name, "delivered_at": rfc3339(now)})
         answered = replace(
             mine, delivered_at=mine.delivered_at if mine.delivered_at is not None else now,
             reply=kind, reply_text=text, replied_at=now,
-        if mine.reply is not None and not charged:
-            line.quotas.take("messages_per_minute", party.name,
-                             line.settings.limits.messages_per_minute, now=now)
-            charged = True
             escalate_at=now + deadline if kind is ReplyKind.STANDBY else None)
         await repo.put_recipient(answered)
+        if mine.escalate_at is not None and answered.escalate_at is None:
+            line.unanswered.answered(message.sender, party.name)
+        elif mine.escalate_at is None and answered.escalate_at is not None:  # standby again
+            line.unanswered.sent(message.sender, [party.name])
         (receipt,) = await repo.append_leaves([evidence.message_replied(answered,
                                                                          message.sender)])
         data = {"message_id": message_id, "party": party.name, "reply": kind.value,
@@ -250,10 +254,6 @@ async def reply(
         for name in dict.fromkeys((message.sender, party.name)):
             await repo.append_event(name, "message.replied", now, data)
         return Recorded(answered, receipt)
-        if mine.escalate_at is not None and answered.escalate_at is None:
-            line.unanswered.answered(message.sender, party.name)
-        elif mine.escalate_at is None and answered.escalate_at is not None:  # standby again
-            line.unanswered.sent(message.sender, [party.name])
 
     return await line.store.transact(work)
 
@@ -264,6 +264,8 @@ async def set_escalation_contacts(
     """Who is told, besides observers, when ``party`` leaves a message unanswered (at most
     ``settings_per_minute`` changes of one's own settings)."""
     _writer(party)
+    line.quotas.take("settings_per_minute", party.name,
+                     line.settings.limits.settings_per_minute, now=now)
 
     async def work(repo: Repository) -> PartyLink:
         active = {p.name for p in await repo.parties() if p.active}
@@ -271,8 +273,6 @@ async def set_escalation_contacts(
                  for i, name in enumerate(contacts) if name not in active or name == party.name]
         if wrong:
             raise ValidationFailed(wrong)
-    line.quotas.take("settings_per_minute", party.name,
-                     line.settings.limits.settings_per_minute, now=now)
         link = (await repo.party_links()).get(party.name) or PartyLink(party.name)
         link = replace(link, contacts=tuple(dict.fromkeys(contacts)))
         await repo.put_party_link(link)
