@@ -124,10 +124,6 @@ class HotlineSql:
                  .order_by(t.c.escalate_at).limit(limit))
         return [_recipient(r) for r in await self._c.execute(query)]
 
-    async def known_refs(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` name an operation, a constraint or an alert."""
-        if not ids:
-            return set()
     async def unanswered(self, sender: str, parties: Sequence[str]) -> dict[str, int]:
         if not parties:
             return {}
@@ -139,6 +135,10 @@ class HotlineSql:
                  .group_by(t.c.party))
         return {r.party: int(r.n) for r in await self._c.execute(query)}
 
+    async def known_refs(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` name an operation, a constraint or an alert."""
+        if not ids:
+            return set()
         wanted = list(ids)
         found: set[str] = set()
         for table in (operation, airspace_constraint, alert):
