@@ -130,9 +130,17 @@ def test_register_aircraft_and_list_by_need_to_know(api):
 
 
 def counts(body: dict) -> dict:
-    """A track batch's answer without its ledger receipt (tests/e2e/test_e2e_ledger.py)."""
+    """A track batch's answer as counts, without its ledger receipt
+    (tests/e2e/test_e2e_ledger.py); each ignored report carries its reason (`reasons`)."""
     assert ("receipt" in body) and (body["receipt"] is None) == (body["accepted"] == 0), body
-    return {k: v for k, v in body.items() if k != "receipt"}
+    assert set(body) == {"accepted", "ignored", "receipt"}, body
+    return {"accepted": body["accepted"], "ignored": len(body["ignored"])}
+
+
+def reasons(body: dict) -> list[tuple[str, str]]:
+    """Each ignored report's (aircraft id, reason)."""
+    assert all(set(i) == {"aircraft_id", "time", "reason"} for i in body["ignored"]), body
+    return [(i["aircraft_id"], i["reason"]) for i in body["ignored"]]
 
 
 def test_reports_accepted_and_listed_by_need_to_know(api, area):
@@ -167,23 +175,37 @@ def test_reports_are_idempotent_and_out_of_order_ignored(api, area):
     assert counts(api.expect(post_tracks(api, "blue", [first]), 200)) == {
         "accepted": 1, "ignored": 0}
     # The same report again: nothing new.
-    assert counts(api.expect(post_tracks(api, "blue", [first]), 200)) == {
-        "accepted": 0, "ignored": 1}
+    body = api.expect(post_tracks(api, "blue", [first]), 200)
+    assert counts(body) == {"accepted": 0, "ignored": 1}
+    assert reasons(body) == [(a, "duplicate")]
+    assert parse(body["ignored"][0]["time"]) == pytest.approx(now - 2, abs=0.002)
     # An older report (out of order) is ignored and does not overwrite the newer state.
     older = report(a, now - 3, offset(area, 90, 2000), altitude_m=1234.0)
-    assert counts(api.expect(post_tracks(api, "blue", [older]), 200)) == {
-        "accepted": 0, "ignored": 1}
+    body = api.expect(post_tracks(api, "blue", [older]), 200)
+    assert counts(body) == {"accepted": 0, "ignored": 1}
+    assert reasons(body) == [(a, "out_of_order")]
     t = tracks_of(api, "blue")[a]
     assert parse(t["time"]) == pytest.approx(now - 2, abs=0.002)
     assert t["altitude_m"] == pytest.approx(3000.0)
     # Two states of one aircraft in one batch, newest first: the newest wins, one ignored.
     newest = report(a, now - 0.5, offset(area, 0, 1000), altitude_m=3100.0)
     middle = report(a, now - 1.0, offset(area, 0, 500), altitude_m=3050.0)
-    assert counts(api.expect(post_tracks(api, "blue", [newest, middle]), 200)) == {
-        "accepted": 1, "ignored": 1}
+    body = api.expect(post_tracks(api, "blue", [newest, middle]), 200)
+    assert counts(body) == {"accepted": 1, "ignored": 1}
+    assert reasons(body) == [(a, "superseded")]
     t = tracks_of(api, "blue")[a]
     assert parse(t["time"]) == pytest.approx(now - 0.5, abs=0.002)
     assert t["altitude_m"] == pytest.approx(3100.0)
+
+
+def test_ignored_reports_are_listed_up_to_twenty(api, area):
+    """A batch of repeats answers with the first 20 ignored reports and the number left out,
+    as a problem lists field errors."""
+    a = uid("blue-many")
+    again = report(a, time.time() - 2, area)
+    body = api.expect(post_tracks(api, "blue", [again] * 31), 200)
+    assert body["accepted"] == 1 and body["ignored_omitted"] == 10
+    assert reasons(body) == [(a, "duplicate")] * 20
 
 
 def test_concurrent_reports_keep_the_newest_state(api, area):
@@ -220,6 +242,7 @@ def test_stale_reports_ignored_default_20_s(api, area):
     body = api.expect(post_tracks(api, "blue", [report(a, now - 25, area),
                                                 report(b, now - 15, area)]), 200)
     assert counts(body) == {"accepted": 1, "ignored": 1}, "older than track_drop_s (20 s): ignored"
+    assert reasons(body) == [(a, "stale")]
     mine = tracks_of(api, "blue")
     assert b in mine and a not in mine
 

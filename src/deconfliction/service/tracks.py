@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from deconfliction.model.party import Party, Role
 from deconfliction.model.track import UNIDENTIFIED, Aircraft, StateReport, Track
 from deconfliction.service import access, evidence, paging
 from deconfliction.service.errors import (
+    MAX_LISTED,
     AlreadyExists,
     FieldError,
     LimitExceeded,
@@ -28,14 +30,35 @@ ICAO24 = re.compile(r"^[0-9a-f]{6}$")
 AIRCRAFT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
+class IgnoredReason(enum.Enum):
+    """Why a state report did not become its aircraft's latest state."""
+
+    DUPLICATE = "duplicate"  # the same time as the state held (or another in the batch)
+    OUT_OF_ORDER = "out_of_order"  # older than the state held
+    SUPERSEDED = "superseded"  # a newer state of the aircraft came in the same batch
+    STALE = "stale"  # older than track_drop_s: no longer a live picture
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """One report the line did not take, and why."""
+
+    aircraft_id: str
+    time: float
+    reason: IgnoredReason
+
+
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    """How many reports became the latest state, how many were ignored (stale, out of order
-    or repeated), and the ledger leaf recording the accepted ones (None: none accepted)."""
+    """How many reports became the latest state, how many were ignored, the first
+    `MAX_LISTED` of those with their reasons (a batch of thousands answers in a few lines, as
+    field errors do), and the ledger leaf recording the accepted ones (None: none accepted).
+    (A report from the future is not ignored: it is a 400.)"""
 
     accepted: int
     ignored: int
     receipt: Leaf | None = None
+    why: tuple[Ignored, ...] = ()
 
 
 def _require_operator(party: Party) -> None:
@@ -143,23 +166,43 @@ async def _store_newest(
     """Keep each aircraft's newest report if it is newer than the stored one and not stale;
     record the accepted ones, one ledger leaf per party (a party reads its own batch only)."""
     newest: dict[tuple[str, str], Track] = {}
+    why: list[Ignored] = []
+
+    def ignore(t: Track, reason: IgnoredReason) -> None:
+        if len(why) < MAX_LISTED:
+            why.append(Ignored(t.state.aircraft_id, t.state.time, reason))
+
     for t in tracks:
         key = (t.party, t.state.aircraft_id)
         held = newest.get(key)
         if held is None or t.state.time > held.state.time:
             newest[key] = t
+            if held is not None:
+                ignore(held, IgnoredReason.SUPERSEDED)
+        else:
+            ignore(t, IgnoredReason.DUPLICATE if t.state.time == held.state.time
+                   else IgnoredReason.SUPERSEDED)
     stored = await repo.track_times(list(newest))
-    fresh = [t for key, t in newest.items()
-             if t.state.time > stored.get(key, -math.inf) and t.state.time >= now - drop_after_s]
+    fresh = []
+    for key, t in newest.items():
+        held_time = stored.get(key, -math.inf)
+        if t.state.time < now - drop_after_s:
+            ignore(t, IgnoredReason.STALE)
+        elif t.state.time == held_time:
+            ignore(t, IgnoredReason.DUPLICATE)
+        elif t.state.time < held_time:
+            ignore(t, IgnoredReason.OUT_OF_ORDER)
+        else:
+            fresh.append(t)
     if not fresh:
-        return Ingested(0, len(tracks))
+        return Ingested(0, len(tracks), None, tuple(why))
     await repo.put_tracks(fresh)
     by_party: dict[str, list[Track]] = {}
     for t in fresh:
         by_party.setdefault(t.party, []).append(t)
     leaves = await repo.append_leaves([evidence.tracks_reported(batch)
                                        for _party, batch in sorted(by_party.items())])
-    return Ingested(len(fresh), len(tracks) - len(fresh), leaves[0])
+    return Ingested(len(fresh), len(tracks) - len(fresh), leaves[0], tuple(why))
 
 
 async def report_tracks(

@@ -11,6 +11,7 @@ from deconfliction.api.deps import CurrentParty, LineDep
 from deconfliction.api.paging import Cursor, Limit, RecentLimit
 from deconfliction.api.schemas import AircraftIn, TrackBatchIn
 from deconfliction.api.views import aircraft_view, track_view, with_receipt
+from deconfliction.model.time import rfc3339
 from deconfliction.model.track import Aircraft
 from deconfliction.service import alerts, tracks
 from deconfliction.service.paging import PAGE_DEFAULT_RECENT, PAGE_MAX
@@ -36,7 +37,12 @@ async def aircraft(
 async def report(body: TrackBatchIn, party: CurrentParty, line: LineDep) -> dict[str, Any]:
     done = await tracks.report_tracks(line, party, [r.to_model() for r in body.reports],
                                       line.clock())
-    return with_receipt({"accepted": done.accepted, "ignored": done.ignored}, done.receipt)
+    answer: dict[str, Any] = {"accepted": done.accepted, "ignored": [
+        {"aircraft_id": i.aircraft_id, "time": rfc3339(i.time), "reason": i.reason.value}
+        for i in done.why]}
+    if done.ignored > len(done.why):  # listed up to MAX_LISTED, as field errors are
+        answer["ignored_omitted"] = done.ignored - len(done.why)
+    return with_receipt(answer, done.receipt)
 
 
 @router.get("/tracks", summary="Current tracks: yours (observers: all)")
