@@ -21,7 +21,7 @@ from deconfliction.service.errors import (
 from deconfliction.service.evidence import Recorded
 from deconfliction.service.line import Line
 from deconfliction.service.operations import new_ovn
-from deconfliction.service.validation import volume_errors
+from deconfliction.service.validation import off_loop, volume_errors
 from deconfliction.service.volume_index import constraint_cells
 from deconfliction.store.base import Repository
 
@@ -81,8 +81,9 @@ async def publish_constraint(
 ) -> Recorded[Constraint]:
     """Publish or replace a constraint; every other party is told."""
     _require_authority(party)
-    errors = volume_errors(command.volumes, now=now, horizon_s=line.settings.planning_horizon_s,
-                           limits=line.settings.limits)
+    errors = await off_loop(command.volumes, volume_errors, command.volumes, now=now,
+                            horizon_s=line.settings.planning_horizon_s,
+                            limits=line.settings.limits)
     if errors:
         raise ValidationFailed(errors)
 

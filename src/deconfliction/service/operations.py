@@ -25,7 +25,7 @@ from deconfliction.service.errors import (
 )
 from deconfliction.service.line import Line, LineSettings
 from deconfliction.service.strategic import Proposal, check_plan, is_short_notice
-from deconfliction.service.validation import check_volumes
+from deconfliction.service.validation import check_volumes, off_loop
 from deconfliction.service.volume_index import operation_cells
 from deconfliction.store.base import Repository
 
@@ -154,7 +154,7 @@ async def declare_operation(
     line: Line, party: Party, command: DeclareOperation, now: float
 ) -> Declared:
     """Create or replace an operation under the strategic rules (service.strategic)."""
-    _validate(line, party, command, now)
+    await off_loop(command.volumes, _validate, line, party, command, now)
 
     async def work(repo: Repository) -> Declared:
         found = await _assess(repo, line.settings, party, command, now)
@@ -234,7 +234,7 @@ async def check_operation(
     permission, an unknown or stale operation to replace) is raised as declaring raises it.
     The answer holds for the line as it is now: a later declaration is decided afresh.
     """
-    _validate(line, party, command, now)
+    await off_loop(command.volumes, _validate, line, party, command, now)
 
     async def work(repo: Repository) -> Acceptable | Refusal:
         try:
