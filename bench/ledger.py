@@ -295,10 +295,11 @@ async def overhead(database_url: str | None, rounds: int, seed: int) -> list[dic
     with tempfile.TemporaryDirectory(prefix="bench-ledger-overhead-") as tmp:
         store = (open_store(database_url=database_url) if database_url
                  else open_store(db_path=Path(tmp) / "line.db"))
-        # one party sends thousands of messages a round, unanswered: above the default
-        # messages_per_minute and unanswered_per_recipient
+        # one party sends thousands of messages and declarations a round, unanswered: above
+        # the default messages_per_minute, unanswered_per_recipient and declarations_per_minute
         line = Line(store, LineSettings(limits=Limits(messages_per_minute=10**9,
-                                                      unanswered_per_recipient=10**9)))
+                                                      unanswered_per_recipient=10**9,
+                                                      declarations_per_minute=10**9)))
 
         async def parties(repo: Any) -> None:
             for name in ("blue", "red"):

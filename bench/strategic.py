@@ -32,6 +32,7 @@ from _sizes import measure_sizes  # bench/ is on sys.path when a script runs
 from deconfliction.engine.cells import cover
 from deconfliction.engine.footprint import geographic_bounds
 from deconfliction.engine.strategic import footprints_intersecting
+from deconfliction.model.limits import Limits
 from deconfliction.model.party import Party, Role
 from deconfliction.model.units import ft
 from deconfliction.model.volume import (
@@ -42,7 +43,7 @@ from deconfliction.model.volume import (
 )
 from deconfliction.service import operations as ops
 from deconfliction.service.errors import Refusal
-from deconfliction.service.line import Line
+from deconfliction.service.line import Line, LineSettings
 from deconfliction.store.sqlite import SqliteStore
 
 CENTRE = (38.0, 36.0)  # lon, lat
@@ -107,7 +108,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(path: Path, n: int, now: float, seed: int) -> dict[str, float]:
-    line = Line(SqliteStore(path), clock=lambda: now)
+    # SAMPLES declarations by one party at one instant: above declarations_per_minute
+    line = Line(SqliteStore(path), LineSettings(limits=Limits(declarations_per_minute=10**9)),
+                clock=lambda: now)
     rng = random.Random(seed + 1)
     party = Party(PARTIES[0], Role.OPERATOR, now)
     query_s, create_s, refused = [], [], 0

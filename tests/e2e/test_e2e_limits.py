@@ -138,13 +138,16 @@ messages_per_minute = 5
 unanswered_per_recipient = 2
 link_tests_per_minute = 1
 settings_per_minute = 2
+declarations_per_minute = 1
 """
 
 
-def test_hotline_and_line_writes_are_bounded_per_party(server_factory, backend, api_for):
+def test_hotline_and_line_writes_are_bounded_per_party(server_factory, backend, api_for, geo,
+                                                       area):
     """A broadcast counts once per recipient (refused whole); a sender's unanswered messages
-    per recipient are bounded (a broadcast leaves that recipient out); link tests and changes
-    of one's settings have a rate. Each refusal a 429 naming its limit, nothing stored."""
+    per recipient are bounded (a broadcast leaves that recipient out); link tests, changes of
+    one's settings and declarations have a rate. Each refusal a 429 naming its limit, nothing
+    stored."""
     api = api_for(server_factory.start(backend, config=HOTLINE_LIMITS))
     try:
         def threads() -> int:
@@ -195,6 +198,15 @@ def test_hotline_and_line_writes_are_bounded_per_party(server_factory, backend, 
         api.problem(api.red.get("/v1/parties/me/webhook"), 404, "not_found")
         line = {p["name"]: p for p in api.expect(api.red.get("/v1/line"), 200)["parties"]}
         assert line["red"]["status"] == "talks_suspended"
+
+        # declarations: one a minute here (a dry run is not one)
+        volumes = [geo.volume(geo.square(area))]
+        op = api.create_op("blue", volumes)
+        api.expect(api.blue.post("/v1/operations/check", json=api.op_body(volumes)), 200)
+        refused = api.post_op("blue", volumes)
+        _limit(api, refused, 429, "declarations_per_minute", 1, code="rate_limited")
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert api.op_ids() == {op["id"]}
     finally:
         api.close()
 

@@ -3,7 +3,8 @@ real store (both backends): a broadcast counted once per recipient toward
 ``messages_per_minute`` and refused whole; a reply made again to the same message counted (a
 first reply never); ``unanswered_per_recipient`` bounding what one sender makes the line
 escalate; ``link_tests_per_minute`` and ``settings_per_minute``; aircraft registered one by one
-counted toward ``new_aircraft_per_minute``. Each: allowed up to the limit,
+counted toward ``new_aircraft_per_minute``; ``declarations_per_minute`` for operations and
+constraints. Each: allowed up to the limit,
 the next refused naming the limit with a Retry-After, nothing stored or told, allowed again
 once the bucket refills (or a reply frees room).
 """
@@ -15,12 +16,14 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 import pytest
 
+from deconfliction.model.constraint import ConstraintKind
 from deconfliction.model.limits import Limits
 from deconfliction.model.link import PartyStatus
 from deconfliction.model.message import BROADCAST, ReplyKind, Urgency
 from deconfliction.model.party import Party, Role
 from deconfliction.model.track import Aircraft
-from deconfliction.service import hotline, link, tracks, webhooks
+from deconfliction.model.volume import CircleFootprint, Volume
+from deconfliction.service import constraints, hotline, link, operations, tracks, webhooks
 from deconfliction.service.errors import NotFound, RateLimited
 from deconfliction.service.line import REPLY_DEADLINES_S, Line
 from deconfliction.service.unanswered import Unanswered
@@ -227,3 +230,39 @@ async def test_registering_new_aircraft_counts_toward_new_aircraft_per_minute(
     clock.at(30)
     await tracks.register_aircraft(line, who["blue"], Aircraft("b2", "blue"))
     assert await registered() == {"b0", "b1", "b2"}
+
+
+async def test_declarations_per_minute_operations_and_constraints(
+        line: Line, clock: FakeClock) -> None:
+    line = _limited(line, declarations_per_minute=2)
+    who = await _parties(line)
+    volume = Volume(CircleFootprint((37.0, 36.0), 1000.0), 0.0, 100.0, T0 + 3600, T0 + 7200)
+    declare = operations.DeclareOperation(volumes=(volume,))
+
+    async def live() -> int:
+        return len(await line.store.interact(lambda repo: repo.operations()))
+
+    first = (await operations.declare_operation(line, who["blue"], declare, T0)).operation
+    await operations.declare_operation(line, who["blue"], declare, T0)
+    for change in (operations.declare_operation(line, who["blue"], declare, T0 + 1),
+                   operations.end_operation(line, who["blue"], first.id, first.ovn, T0 + 1)):
+        with pytest.raises(RateLimited) as refused:
+            await change
+        assert _refused(refused, "declarations_per_minute", 2) == pytest.approx(29.0)
+    assert await live() == 2, "nothing stored, nothing ended"
+    await operations.check_operation(line, who["blue"], declare, T0 + 1)  # a dry run is free
+    elsewhere = replace(volume, footprint=CircleFootprint((40.0, 36.0), 1000.0))
+    await operations.declare_operation(line, who["red"], operations.DeclareOperation(
+        volumes=(elsewhere,)), T0 + 1)  # red's own allowance
+    await operations.end_operation(line, who["blue"], first.id, first.ovn, clock.at(30))
+    assert await live() == 2  # blue's second, red's
+    # an authority's constraints: each told to every party
+    closed = constraints.PublishConstraint(ConstraintKind.NO_FLY, (volume,), name="zone")
+    zone = await constraints.publish_constraint(line, who["mission"], closed, T0)
+    await constraints.withdraw_constraint(line, who["mission"], zone.value.id, zone.value.ovn,
+                                          T0)
+    told = len(await events(line, "red"))
+    with pytest.raises(RateLimited) as refused:
+        await constraints.publish_constraint(line, who["mission"], closed, T0 + 1)
+    _refused(refused, "declarations_per_minute", 2)
+    assert len(await events(line, "red")) == told, "nobody told"

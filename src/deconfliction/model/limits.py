@@ -82,6 +82,13 @@ class Limits:
     """Changes one party may make in a minute to its own settings: status (told to every
     party), escalation contacts, webhook (set or removed; a target's name is resolved)."""
 
+    declarations_per_minute: int = 600
+    """Operations declared, replaced or ended, and constraints published, replaced or withdrawn,
+    by one party in a minute (dry runs are not counted): each is stored, indexed and may be told
+    to other parties (those it overrides; every party, for a constraint). Ten a second is past
+    any fleet's planning; without it the number was bounded only by the server time a party
+    may use."""
+
     alerts_per_cycle: int = 100
     """Alerts one detection cycle (one second) may raise or update for one party, and as many
     clears: the most urgent first (least time to loss of separation, then least predicted

@@ -79,13 +79,16 @@ async def _tell_everyone(repo: Repository, constraint: Constraint, kind: str, no
 async def publish_constraint(
     line: Line, party: Party, command: PublishConstraint, now: float
 ) -> Recorded[Constraint]:
-    """Publish or replace a constraint; every other party is told."""
+    """Publish or replace a constraint; every other party is told (at most
+    ``declarations_per_minute`` changes of one party's operations and constraints)."""
     _require_authority(party)
     errors = await off_loop(command.volumes, volume_errors, command.volumes, now=now,
                             horizon_s=line.settings.planning_horizon_s,
                             limits=line.settings.limits)
     if errors:
         raise ValidationFailed(errors)
+    line.quotas.take("declarations_per_minute", party.name,
+                     line.settings.limits.declarations_per_minute, now=now)
 
     async def work(repo: Repository) -> Recorded[Constraint]:
         await _check_names(repo, command)
@@ -174,8 +177,11 @@ async def _owned(
 async def withdraw_constraint(
     line: Line, party: Party, constraint_id: str, ovn: str, now: float
 ) -> Recorded[Constraint]:
-    """Withdraw a constraint: it stays on record and closes nothing any more."""
+    """Withdraw a constraint: it stays on record and closes nothing any more (a change counted
+    toward ``declarations_per_minute``)."""
     _require_authority(party)
+    line.quotas.take("declarations_per_minute", party.name,
+                     line.settings.limits.declarations_per_minute, now=now)
 
     async def work(repo: Repository) -> Recorded[Constraint]:
         previous = await _owned(repo, party, constraint_id, ovn)

@@ -153,8 +153,11 @@ async def _assess(
 async def declare_operation(
     line: Line, party: Party, command: DeclareOperation, now: float
 ) -> Declared:
-    """Create or replace an operation under the strategic rules (service.strategic)."""
+    """Create or replace an operation under the strategic rules (service.strategic); at most
+    ``declarations_per_minute`` changes of one party's operations and constraints."""
     await off_loop(command.volumes, _validate, line, party, command, now)
+    line.quotas.take("declarations_per_minute", party.name,
+                     line.settings.limits.declarations_per_minute, now=now)
 
     async def work(repo: Repository) -> Declared:
         found = await _assess(repo, line.settings, party, command, now)
@@ -265,8 +268,11 @@ async def _owned(repo: Repository, party: Party, operation_id: str, ovn: str | N
 async def end_operation(
     line: Line, party: Party, operation_id: str, ovn: str, now: float
 ) -> evidence.Recorded[Operation]:
-    """End an operation: it stays on record but no longer conflicts with anything."""
+    """End an operation: it stays on record but no longer conflicts with anything (a change
+    counted toward ``declarations_per_minute``)."""
     _require_operator(party)
+    line.quotas.take("declarations_per_minute", party.name,
+                     line.settings.limits.declarations_per_minute, now=now)
 
     async def work(repo: Repository) -> evidence.Recorded[Operation]:
         operation = await _owned(repo, party, operation_id, ovn)
