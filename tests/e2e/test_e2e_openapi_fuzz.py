@@ -65,10 +65,10 @@ def test_document_tells_the_truth(server) -> None:
                     problem = response["content"]["application/problem+json"]
                     assert problem["schema"] == {"$ref": PROBLEM}, (where, code)
                     assert problem["example"]["status"] == int(code), (where, code)
-            assert {"400", "413"} <= set(responses), where
+            assert {"400", "413", "429"} <= set(responses), where
             if path != "/v1/health":
                 assert op["security"] == [{"bearer": []}], where
-                assert {"401", "429"} <= set(responses), where
+                assert "401" in responses, where
                 assert all(p["name"].lower() != "authorization"
                            for p in op.get("parameters", [])), where
             for media, body in op.get("requestBody", {}).get("content", {}).items():

@@ -66,7 +66,7 @@ DOCS: dict[tuple[str, str], Doc] = {
     ("POST", "/v1/operations"): _doc("declare_operation", s.OperationWrittenOut, 403, 409),
     ("GET", "/v1/operations"): _doc("list_operations", s.OperationsOut),
     ("POST", "/v1/operations/check"): _doc("check_declaration", s.CheckOut, 403),
-    ("POST", "/v1/operations/query"): _doc("query_operations", s.OperationsOut),
+    ("POST", "/v1/operations/query"): _doc("query_operations", s.OperationsFoundOut),
     ("GET", "/v1/operations/{operation_id}"): _doc("get_operation", s.OperationOut),
     ("PUT", "/v1/operations/{operation_id}"): _doc(
         "replace_operation", s.OperationWrittenOut, 403, 409),
@@ -176,12 +176,13 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 def _statuses(method: str, path: str, authenticated: bool, doc: Doc | None) -> list[int]:
     """The problem statuses an operation may answer: 400 (a NUL in its target, a body too
-    deeply nested, a bad field or parameter) and 413 (the guard's body limit, which reads a
-    declared Content-Length on any method) for all; 401 and 429 (a party's limits) with a
-    token; 404 with a path parameter; and the operation's own (`DOCS`)."""
-    found = {400, 413}
+    deeply nested, a bad field or parameter), 413 (the guard's body limit, which reads a
+    declared Content-Length on any method) and 429 (a party's share of the server, charged to
+    any request that carries its token) for all; 401 where a token is needed; 404 with a path
+    parameter; and the operation's own (`DOCS`)."""
+    found = {400, 413, 429}
     if authenticated:
-        found |= {401, 429}
+        found.add(401)
     if "{" in path:
         found.add(404)
     if doc is not None:

@@ -50,6 +50,12 @@ class ReceiptOut(Out):
     url: str
 
 
+class Paged(Out):
+    """One page of a list: pass ``next`` as ``cursor`` for the following one."""
+
+    next: str | None = Field(description="the cursor of the next page; null on the last")
+
+
 class Written(Out):
     receipt: ReceiptOut | None = Field(
         description="the ledger receipt of this write (null if it changed nothing)")
@@ -132,7 +138,13 @@ class OperationWrittenOut(OperationOut, Written):
     pass
 
 
-class OperationsOut(Out):
+class OperationsOut(Paged):
+    operations: list[OperationOut]
+
+
+class OperationsFoundOut(Out):
+    """Every live operation in the area asked about (not paged)."""
+
     operations: list[OperationOut]
     next: str | None = Field(None, description=(
         "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
@@ -174,7 +186,7 @@ class ConstraintWrittenOut(ConstraintOut, Written):
     pass
 
 
-class ConstraintsOut(Out):
+class ConstraintsOut(Paged):
     constraints: list[ConstraintOut]
     next: str | None = Field(None, description=(
         "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
@@ -188,7 +200,7 @@ class AircraftOut(Out):
     operation_id: str | None = None
 
 
-class AircraftListOut(Out):
+class AircraftListOut(Paged):
     aircraft: list[AircraftOut]
     next: str | None = Field(None, description=(
         "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
@@ -223,7 +235,7 @@ class TrackOut(Out):
     vertical_rate_mps: float
 
 
-class TracksOut(Out):
+class TracksOut(Paged):
     tracks: list[TrackOut]
     next: str | None = Field(None, description=(
         "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
@@ -244,7 +256,7 @@ class AlertOut(Out):
     aircraft: list[dict[str, Any]] = []
 
 
-class AlertsOut(Out):
+class AlertsOut(Paged):
     alerts: list[AlertOut]
     next: str | None = Field(None, description=(
         "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
@@ -281,7 +293,7 @@ class MessageWrittenOut(MessageOut, Written):
     pass
 
 
-class MessagesOut(Out):
+class MessagesOut(Paged):
     messages: list[MessageOut]
     next: str | None = Field(None, description=(
         "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
@@ -393,7 +405,7 @@ class LedgerEntryOut(Out):
     entry: dict[str, Any] | None = None
 
 
-class LedgerEntriesOut(Out):
+class LedgerEntriesOut(Paged):
     size: int
     signed_size: int
     entries: list[LedgerEntryOut]
