@@ -1,15 +1,16 @@
 """Per-party admission: no party takes more than its share of the server.
 
 A server process runs every request's Python on one event loop. One party sending requests
-back to back — even requests that are all refused — would otherwise take that loop from the
-others. `Admission` is the outermost ASGI middleware: before a body is read it tells the
-party from its bearer token (a cache; a store lookup on a miss) and asks `service.quota.Shares`
-to let the request in: at most ``requests_in_flight`` at once per party, and a budget of
-``server_ms_per_s`` of event-loop time. Each request's loop time is measured as the CPU time
-of the loop's thread while the request's own code runs (:class:`_Metered`, step by step: time
-spent waiting for the database or behind other requests is not charged) and charged to its
-party when its response starts (an event stream: its opening only; streams are bounded by
-``streams_per_party``). A refusal is a prebuilt 429 problem with ``Retry-After``.
+back to back — even requests that are all refused — would otherwise take that loop (and the
+cores) from the others. `Admission` is the outermost ASGI middleware: before a body is read it
+tells the party from its bearer token (a cache; a store lookup on a miss) and asks
+`service.quota.Shares` to let the request in: at most ``requests_in_flight`` at once per party,
+and a budget of ``server_ms_per_s`` of server time. What a request cost is the process's CPU
+time while it was in the server, split evenly among the requests in the server at the time
+(`service.quota.CpuMeter`): the loop's work, its body's bytes arriving, parsing on worker
+threads, the database's. It is charged to its party when its response starts (an event stream:
+its opening only; streams are bounded by ``streams_per_party``). A refusal is a prebuilt 429
+problem with ``Retry-After``; the body is never read.
 
 Requests without a known token pass uncharged: authentication refuses them as cheaply as
 ever. The cache only says whom to charge; every request is still authenticated by its route,
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Generator
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,47 +30,13 @@ from deconfliction.model.limits import Limits
 from deconfliction.service.errors import RateLimited, Unauthenticated
 from deconfliction.service.line import Line
 from deconfliction.service.parties import authenticate
-from deconfliction.service.quota import Shares
+from deconfliction.service.quota import CpuMeter, Shares
 
 __all__ = ["Admission"]
 
 CACHE_ENTRIES = 10_000  # tokens remembered (cleared when full: a miss costs one lookup)
-_clock = time.thread_time  # CPU time of the calling thread: the loop's, while a step runs
+_cpu = time.process_time  # CPU time of the whole process (every thread)
 _MISSING = object()
-
-
-class _Metered:
-    """Awaits the app's coroutine and adds up the loop-thread CPU time of each of its steps
-    (from one suspension to the next) in ``spent``."""
-
-    __slots__ = ("_coro", "spent")
-
-    def __init__(self, awaitable: Awaitable[None]) -> None:
-        self._coro = awaitable.__await__()
-        self.spent = 0.0
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro = self._coro
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:
-            t0 = _clock()
-            try:
-                yielded = coro.send(sent) if thrown is None else coro.throw(thrown)
-            except StopIteration:
-                self.spent += _clock() - t0
-                return
-            except BaseException:
-                self.spent += _clock() - t0
-                raise
-            self.spent += _clock() - t0
-            try:
-                sent, thrown = (yield yielded), None
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as error:  # cancellation: passed on to the request
-                sent, thrown = None, error
 
 
 def _refusal(limit: str, value: int, detail: str) -> bytes:
@@ -87,6 +52,7 @@ class Admission:
         self.shares = Shares(requests_in_flight=limits.requests_in_flight,
                              server_ms_per_s=limits.server_ms_per_s,
                              server_ms_burst=limits.server_ms_burst)
+        self.meter = CpuMeter()
         self._parties: dict[bytes, str | None] = {}  # Authorization value → party (None: none)
         self._bodies = {  # the refusals, built once (Retry-After is added per refusal)
             "requests_in_flight": _refusal(
@@ -118,27 +84,27 @@ class Admission:
         if refused is not None:
             await self._refuse(refused, send)
             return
+        meter = self.meter
+        mark = meter.enter(_cpu())
         if scope["path"] != "/v1/events":
-            metered = _Metered(self.app(scope, receive, send))
             try:
-                await metered
+                await self.app(scope, receive, send)
             finally:
-                self.shares.release(party, metered.spent, clock())
+                self.shares.release(party, meter.leave(mark, _cpu()), clock())
             return
         held = [True]  # an event stream is charged for its opening, when its response starts
 
         async def sending(message: Message) -> None:
             if held[0] and message["type"] == "http.response.start":
                 held[0] = False
-                self.shares.release(party, metered.spent, clock())
+                self.shares.release(party, meter.leave(mark, _cpu()), clock())
             await send(message)
 
-        metered = _Metered(self.app(scope, receive, sending))
         try:
-            await metered
+            await self.app(scope, receive, sending)
         finally:
             if held[0]:
-                self.shares.release(party, metered.spent, clock())
+                self.shares.release(party, meter.leave(mark, _cpu()), clock())
 
     async def _party(self, authorization: bytes) -> str | None:
         cached = self._parties.get(authorization, _MISSING)

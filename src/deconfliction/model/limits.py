@@ -145,14 +145,15 @@ class Limits:
     (the e2e tests' bursts use 8 threads); one party cannot queue hundreds ahead of others."""
 
     server_ms_per_s: int = 250
-    """Event-loop time (CPU, ms) one party's requests may take per second while other parties
-    are being served: a quarter of the one core a server process runs its requests on. Over
-    it, its next requests get a 429 before their bodies are read until the debt is paid back
-    (``Retry-After``). Alone on the line a party may use it all. Honest parties of the hostile
-    bench use ~10-60 ms/s (300 aircraft at 1 Hz, declarations, messages)."""
+    """Server time (the process's CPU, ms, each second split among the requests in the server)
+    one party's requests may take per second while other parties are being served: a quarter
+    of the one core a server process runs its requests on. Over it, its next requests get a
+    429 before their bodies are read until the debt is paid back (``Retry-After``). Alone on
+    the line a party may use it all. Each honest party of the hostile bench (100 aircraft at
+    1 Hz, a declaration every 6 s, a message a second) is charged ~25 ms a second."""
 
     server_ms_burst: int = 2_000
-    """Event-loop time one party may spend at once before ``server_ms_per_s`` applies (the
+    """Server time one party may spend at once before ``server_ms_per_s`` applies (the
     bucket's depth): a few of the costliest requests the other limits let through."""
 
 

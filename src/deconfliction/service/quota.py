@@ -24,7 +24,7 @@ import math
 
 from deconfliction.service.errors import RateLimited
 
-__all__ = ["CONTENDED_S", "Quotas", "Shares"]
+__all__ = ["CONTENDED_S", "CpuMeter", "Quotas", "Shares"]
 
 
 class Quotas:
@@ -70,10 +70,11 @@ class _Share:
 
 class Shares:
     """Each party's share of one server process: at most ``requests_in_flight`` requests at
-    once, and a budget of event-loop time (``server_ms_per_s``, a bucket ``server_ms_burst``
-    deep) charged after each request with what it took. A party in debt is refused while the
-    line is contended (another party has a request in the server, or had one admitted within
-    `CONTENDED_S`); ``Retry-After`` is when the debt is paid. Time is the caller's ``now``
+    once, and a budget of server time (``server_ms_per_s``, a bucket ``server_ms_burst``
+    deep) charged after each request with what it took (`CpuMeter`). A party in debt is
+    refused while the line is contended (another party has a request in the server, or had
+    one admitted within `CONTENDED_S`); ``Retry-After`` is when the debt is paid. Time is the
+    caller's ``now``
     (a fake clock in tests).
 
     Examples
@@ -148,3 +149,48 @@ class Shares:
             share.seconds = min(self._burst_s, share.seconds + (now - share.at) * self._per_s)
             share.at = now
         return share.seconds
+
+
+class CpuMeter:
+    """What each request in the server cost: the process's CPU time (every thread: the event
+    loop, the body's bytes arriving, parsing on worker threads, the database's) split evenly
+    among the requests in the server while it was spent (processor sharing). Every CPU second
+    spent while requests are in the server is charged once; a request waiting behind others
+    pays only its share of those seconds. Two clock reads per request, no per-request state
+    but the mark `enter` returns.
+
+    Examples
+    --------
+    >>> meter = CpuMeter()
+    >>> a = meter.enter(cpu=10.0)
+    >>> b = meter.enter(cpu=10.2)          # a alone: 0.2 s is a's
+    >>> round(meter.leave(b, cpu=10.6), 6)  # 0.4 s shared by two
+    0.2
+    >>> round(meter.leave(a, cpu=10.7), 6)  # 0.2 + 0.2 + 0.1 alone again
+    0.5
+    """
+
+    __slots__ = ("_cpu_at", "_in", "_mark")
+
+    def __init__(self) -> None:
+        self._mark = 0.0  # CPU seconds per request in the server, summed since the start
+        self._cpu_at = 0.0
+        self._in = 0
+
+    def _advance(self, cpu: float) -> float:
+        if self._in:
+            self._mark += (cpu - self._cpu_at) / self._in
+        self._cpu_at = cpu
+        return self._mark
+
+    def enter(self, cpu: float) -> float:
+        """A request enters the server at process CPU time ``cpu``: its mark for `leave`."""
+        mark = self._advance(cpu)
+        self._in += 1
+        return mark
+
+    def leave(self, mark: float, cpu: float) -> float:
+        """The request that entered with ``mark`` leaves: the CPU seconds it is charged."""
+        spent = self._advance(cpu) - mark
+        self._in -= 1
+        return spent
