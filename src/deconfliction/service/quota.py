@@ -74,8 +74,7 @@ class Shares:
     deep) charged after each request with what it took (`CpuMeter`). A party in debt is
     refused while the line is contended (another party has a request in the server, or had
     one admitted within `CONTENDED_S`); ``Retry-After`` is when the debt is paid. Time is the
-    caller's ``now``
-    (a fake clock in tests).
+    caller's ``now`` (a fake clock in tests).
 
     Examples
     --------
