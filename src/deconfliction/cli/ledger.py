@@ -11,11 +11,15 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 EXIT_TAMPERED = 1  # verification failed; 2 (argparse, cli._fail) is for usage and I/O errors
+
+
+EXPORT_WINDOW_S = 86_400.0  # ledger export without --from: the last 24 hours (issue 17)
 
 
 def _time(text: str) -> float:
@@ -41,9 +45,9 @@ def add_commands(
                        "tree head and the public key (JSON Lines)")
     export.add_argument("--party", required=True)
     export.add_argument("--from", dest="start", type=_time, default=None,
-                        help="entries from this time (RFC 3339)")
+                        help="entries from this time (RFC 3339; default: 24 hours before --to)")
     export.add_argument("--to", dest="end", type=_time, default=None,
-                        help="entries up to this time (RFC 3339)")
+                        help="entries up to this time (RFC 3339; default: now)")
     export.add_argument("out", type=Path)
     database_args(export)
     verify = actions.add_parser(
@@ -131,6 +135,7 @@ async def _incident(args: argparse.Namespace,
 async def _with_line(args: argparse.Namespace,
                      open_store: Callable[[argparse.Namespace], object]) -> int:
     from deconfliction.api.views import head_view
+    from deconfliction.model.time import rfc3339
     from deconfliction.service import ledger
     from deconfliction.service.ledger_export import export
     from deconfliction.service.line import Line
@@ -138,10 +143,18 @@ async def _with_line(args: argparse.Namespace,
     line = Line(open_store(args))  # type: ignore[arg-type]
     try:
         if args.action == "export":
-            done = await export(line, args.party, args.out, start=args.start, end=args.end)
-            print(f"exported {done.head.tree_size} leaves ({done.entries} entries of "
-                  f"{args.party} in full) under the signed tree head of size "
-                  f"{done.head.tree_size} to {args.out}", file=sys.stderr)
+            end = time.time() if args.end is None else args.end
+            start = end - EXPORT_WINDOW_S if args.start is None else args.start
+            done = await export(line, args.party, args.out, start=start, end=end)
+            window = f"from {rfc3339(start)} to {rfc3339(end)}"
+            if done.entries == 0:
+                print(f"no entries of {args.party} {window}: {args.out} holds each of the "
+                      f"{done.head.tree_size} leaves as its hash only (widen the window with "
+                      "--from/--to)", file=sys.stderr)
+            else:
+                print(f"exported {done.head.tree_size} leaves ({done.entries} entries of "
+                      f"{args.party} in full, {window}) under the signed tree head of size "
+                      f"{done.head.tree_size} to {args.out}", file=sys.stderr)
         else:
             key = await ledger.signing_key(line)
             await ledger.sign_pending(line, key)
