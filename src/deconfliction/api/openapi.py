@@ -248,6 +248,10 @@ def describe(app: FastAPI) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         defined.pop(name, None)
     defined.update(_component_schemas())
+    codes = ", ".join(f"`{code}`" for code in (*TITLES, "method_not_allowed",
+                                               "headers_too_large"))
+    defined["ProblemOut"]["properties"]["code"]["description"] = (
+        f"What went wrong, for programs (stable): {codes}")
     components["securitySchemes"] = {BEARER: {
         "type": "http", "scheme": "bearer",
         "description": "The party's token, from `deconfliction party add NAME --role ROLE`."}}
