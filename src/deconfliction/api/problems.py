@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-import re
 import uuid
 from typing import Any
 
@@ -155,18 +155,41 @@ def _nul_in_target(scope: Scope) -> str | None:
 
 
 def too_deep(raw: bytes, limit: int) -> bool:
-    """Whether the JSON text ``raw`` nests arrays and objects deeper than ``limit``: strings
-    are cut out and the brackets left are summed in numpy, so 1 MiB takes a few ms (a parser
-    would recurse, and Python's answers a deep enough body with RecursionError)."""
+    """Whether the JSON text ``raw`` nests arrays and objects deeper than ``limit``, in numpy
+    over its structural bytes (a parser would recurse, and Python's answers a deep enough body
+    with RecursionError): a quote after an even run of backslashes opens or closes a string,
+    brackets outside strings are summed. A few ms for 1 MiB whatever it holds (cutting the
+    strings out with a regular expression took 85-110 ms for the 100,000 strings of a 0.8 MB
+    body, on the event loop)."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
-    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKET), np.uint8)
-    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    kinds = _KIND[np.frombuffer(raw, np.uint8)]
+    at = np.flatnonzero(kinds)
+    kind = kinds[at]
+    if b"\\" in raw:
+        backslash = kind == _BACKSLASH
+        k = np.arange(len(at))
+        after = np.zeros(len(at), dtype=bool)  # right after a backslash
+        after[1:] = backslash[:-1] & (at[1:] == at[:-1] + 1)
+        run_start = np.maximum.accumulate(np.where(backslash & ~after, k, 0))
+        odd = backslash & ((k - run_start) % 2 == 0)  # the run so far has odd length
+        escaped = np.zeros(len(at), dtype=bool)
+        escaped[1:] = after[1:] & odd[:-1]
+        kind = kind[~backslash & ~(escaped & (kind == _QUOTE))]
+    outside = (np.cumsum(kind == _QUOTE) % 2) == 0  # a bracket is never a quote: exact
+    steps = ((kind == _OPEN).astype(np.int32) - (kind == _CLOSE)) * outside
     return bool(len(steps)) and int(np.cumsum(steps).max()) > limit
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_QUOTE, _OPEN, _CLOSE, _BACKSLASH = 1, 2, 3, 4
+_KIND = np.zeros(256, dtype=np.int8)
+_KIND[[ord('"'), ord("["), ord("{"), ord("]"), ord("}"), ord("\\")]] = [
+    _QUOTE, _OPEN, _OPEN, _CLOSE, _CLOSE, _BACKSLASH]
+
+
+OFF_LOOP_BYTES = 64 * 1024
+"""Bodies larger than this are measured for depth on a worker thread (numpy releases the
+GIL), so not even the few milliseconds of a 1 MiB body are spent on the event loop."""
 
 
 class RequestGuard:
@@ -207,8 +230,9 @@ class RequestGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if too_deep(body, self.limits.nesting_depth):
-            depth = self.limits.nesting_depth
+        depth = self.limits.nesting_depth
+        if (await asyncio.to_thread(too_deep, body, depth) if len(body) > OFF_LOOP_BYTES
+                else too_deep(body, depth)):
             await error_response(errors.LimitExceeded(
                 f"the body nests arrays and objects more than {depth} deep",
                 limit="nesting_depth", value=depth))(scope, receive, send)
