@@ -112,6 +112,10 @@ class CycleReport:
     held_back: dict[str, int] = field(default_factory=dict)
 
 
+_Write = tuple[int, Callable[[Repository], Awaitable[None]], Alert | None]
+"""One of a cycle's writes: its weight in records, the write, and the alert it stores."""
+
+
 def _concerned(details: AlertDetails) -> tuple[str, ...]:
     """The parties an alert concerns, each with its own room (`_Budget`): its aircraft's
     parties and, for an incursion, the constraint's authority; an alert of unidentified
@@ -261,7 +265,7 @@ class DetectionCycle:
         # the records are made before the transactions, which may run more than once
         alerts = [self._alert_after(t, now) for t in transitions]
 
-        writes: list[tuple[int, Callable[[Repository], Awaitable[None]], Alert | None]] = []
+        writes: list[_Write] = []
         for start in range(0, len(dropped), _WRITES_PER_UNIT):
             part = dropped[start:start + _WRITES_PER_UNIT]
             writes.append((len(part), partial(self._drop, dropped=part, now=now), None))
@@ -276,9 +280,7 @@ class DetectionCycle:
         await self._commit(writes)
         return CycleReport(len(live), len(dropped), transitions, dict(held_back))
 
-    async def _commit(
-        self, writes: list[tuple[int, Callable[[Repository], Awaitable[None]], Alert | None]]
-    ) -> None:
+    async def _commit(self, writes: list[_Write]) -> None:
         """Run ``writes`` (weight, write, its alert) in units of about `_WRITES_PER_UNIT`
         records, one after the other: another party's write waits behind one unit at most,
         never behind the whole cycle. An alert is held as active once its unit committed."""
@@ -291,7 +293,7 @@ class DetectionCycle:
                 end += 1
             unit = writes[start:end]
 
-            async def work(repo: Repository, unit: list[Any] = unit) -> None:
+            async def work(repo: Repository, unit: list[_Write] = unit) -> None:
                 for _, write, _alert in unit:
                     await write(repo)
 
