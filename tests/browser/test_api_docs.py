@@ -125,3 +125,31 @@ def test_the_docs_render_with_no_internet(browser, line, page_for_report, shot):
         assert not errors, f"errors in the page: {errors}"
     finally:
         context.close()
+
+
+@needs_build
+def test_authorize_then_try_it_out(browser, line, page_for_report, shot):
+    """The document's bearer scheme gives ``/docs`` its "Authorize" button: with a party's
+    token there, "Try it out" on "The calling party" answers 200 with that party."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    page_for_report.pages.append(page)
+    try:
+        page.goto(line.server.base_url + "/docs")
+        page.locator(".swagger-ui .btn.authorize").first.click()
+        page.locator(".auth-container input").first.fill(line.server.tokens["blue"])
+        page.locator(".auth-btn-wrapper .btn.modal-btn.auth.authorize").first.click()
+        page.locator(".auth-btn-wrapper .btn-done").first.click()
+        operation = page.locator("#operations-line-whoami")
+        operation.locator(".opblock-summary").click()
+        operation.locator(".try-out__btn").click()
+        operation.locator(".btn.execute").click()
+        answer = operation.locator(".live-responses-table tbody .response-col_status").first
+        expect(answer).to_have_text("200")
+        expect(operation.locator(".live-responses-table .microlight").first
+               ).to_contain_text('"blue"')
+        shot(page, "docs-try-it-out")
+    finally:
+        context.close()
