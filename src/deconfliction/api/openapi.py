@@ -215,6 +215,8 @@ def _request_examples() -> dict[str, Any]:
                              "time_end": _in_hours(24)}},
         "ConstraintIn": constraint,
         "ConstraintReplaceIn": {**constraint, "ovn": "8a4f2c1e9b7d4e3f"},
+        "OperationPatchIn": {"ovn": "8a4f2c1e9b7d4e3f", "priority": 7},
+        "ConstraintPatchIn": {"ovn": "8a4f2c1e9b7d4e3f", "exempt": ["mission"]},
         "AircraftIn": {"id": "blue-1", "icao24": "4b1805", "callsign": "BLUE11"},
         "TrackBatchIn": {"reports": [{
             "aircraft_id": "blue-1", "time": _in_hours(0), "lat": 36.2, "lon": 37.16,
@@ -282,10 +284,9 @@ def describe(app: FastAPI) -> dict[str, Any]:
                         "schema": {"$ref": REF.format(model=entry.model.__name__)}}
             for code in _statuses(key[0], path, authenticated, entry):
                 responses[str(code)] = _problem_response(code)
-            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
-            if body is not None:
+            for body in operation.get("requestBody", {}).get("content", {}).values():
                 name = body.get("schema", {}).get("$ref", "").rpartition("/")[2]
-                if name in examples:
+                if name in examples:  # JSON, or a JSON Merge Patch (RFC 7396)
                     body["example"] = examples[name]
     return doc
 
