@@ -91,3 +91,26 @@ def test_a_chunked_body_is_refused_once_past_body_bytes(server):
         # the body is not finished (no last chunk): only the limit can have answered
         status, problem = _answer(sock)
     assert status == 413 and (problem["limit"], problem["value"]) == ("body_bytes", limit)
+
+
+def test_large_bodies_validated_off_the_loop_are_refused_alike(api, geo, area):
+    """Over 64 KiB a body is validated on a worker thread: the same problem as the same body
+    small (padding is whitespace), after authentication as before."""
+    bad = geo.volume(geo.square(area))
+    bad["altitude_lower_m"] = "high"
+    body = {"volumes": [bad, geo.volume(geo.square(area))], "priority": "x"}
+    small = json.dumps(body).encode()
+    large = json.dumps(body, indent=2).encode() + b" " * 70_000
+    for path in ("/v1/operations", "/v1/operations/check", "/v1/constraints"):
+        party = api.mission if path == "/v1/constraints" else api.blue
+        answers = [party.post(path, content=raw, headers={"Content-Type": "application/json"})
+                   for raw in (small, large)]
+        assert answers[0].status_code == 400, answers[0].text
+        assert answers[1].json() == answers[0].json()
+        anonymous = api.anon.post(path, content=large,
+                                  headers={"Content-Type": "application/json"})
+        api.problem(anonymous, 401)
+    many = json.dumps({"volumes": [geo.volume(geo.square(area))] * 3000}).encode()
+    p = api.problem(api.blue.post("/v1/operations", content=many,
+                                  headers={"Content-Type": "application/json"}), 400)
+    assert p["errors"][0]["field"] == "volumes", p
