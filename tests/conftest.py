@@ -7,8 +7,9 @@ empty database of a given backend:
 * ``postgres``: a fresh database ``deconf_<hex>`` created on the server named by the
   environment variable ``DECONFLICTION_TEST_DATABASE_URL`` (in CI
   ``postgresql://postgres@127.0.0.1:5432/test``) and dropped ``WITH (FORCE)`` afterwards.
-  When the variable is unset or the server is unreachable, postgres variants are skipped
-  with a visible reason.
+  When the variable is unset, the default local server (``support.databases.DEFAULT_PG_URL``)
+  is used if it answers; otherwise postgres variants are skipped with a visible reason, and the
+  end of the run says how many and how to run them.
 
 The helpers live in :mod:`support` (``tests/support/``); this file keeps the fixtures and
 hooks. Nothing here imports the ``deconfliction`` package: parties are made with the real CLI in a
@@ -17,6 +18,7 @@ child process, exactly as an operator of the line would.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ pytest.register_assert_rewrite("support")
 from support.cli import CLI, CLI_TIMEOUT_S, add_party, run_cli  # noqa: E402
 from support.databases import (  # noqa: E402
     BACKENDS,
+    DEFAULT_PG_URL,
     PG_ENV,
     Database,
     DatabaseFactory,
@@ -48,8 +51,29 @@ def postgres_admin() -> PostgresAdmin:
 def pytest_report_header(config: pytest.Config) -> str:  # noqa: ARG001 - pytest hook signature
     admin = probe_postgres()
     if admin.dsn:
-        return f"deconfliction: PostgreSQL tests enabled ({PG_ENV} reachable)"
+        where = f"{PG_ENV} reachable" if os.environ.get(PG_ENV) else f"{DEFAULT_PG_URL} answers"
+        return f"deconfliction: PostgreSQL tests enabled ({where})"
     return f"deconfliction: PostgreSQL tests will be SKIPPED ({admin.unavailable})"
+
+
+_PG_SKIP = "PostgreSQL not available"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many tests skipped for want of PostgreSQL, and how to run them (issue 17)."""
+    skipped = 0
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        if _PG_SKIP in str(reason):
+            skipped += 1
+    if skipped:
+        terminalreporter.write_sep("-", "PostgreSQL tests skipped", yellow=True)
+        terminalreporter.write_line(
+            f"{skipped} PostgreSQL test(s) were skipped ({probe_postgres().unavailable}). "
+            f"To run them, start PostgreSQL so that {DEFAULT_PG_URL} answers, or set "
+            f"{PG_ENV}=postgresql://USER@HOST:PORT/DB (a role that may CREATE DATABASE)."
+        )
 
 
 @pytest.fixture(scope="session")

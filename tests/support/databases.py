@@ -1,9 +1,11 @@
 """Real databases for tests: SQLite files in a temporary directory and fresh PostgreSQL databases
-on the server named by ``DECONFLICTION_TEST_DATABASE_URL`` (created per test, dropped ``WITH
-(FORCE)``). Imports nothing of ``deconfliction`` at module level."""
+on the server named by ``DECONFLICTION_TEST_DATABASE_URL``, or without it on the default local
+server when one answers (created per test, dropped ``WITH (FORCE)``). Imports nothing of
+``deconfliction`` at module level."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -57,17 +59,39 @@ class PostgresAdmin:
         return f"postgresql://{netloc}/{dbname}{query}"
 
 
+#: Where ``make test`` looks for PostgreSQL when the variable is unset (the CI address).
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@functools.cache
 def probe_postgres() -> PostgresAdmin:
+    """The server named by :data:`PG_ENV`, or else the default local one if it answers.
+
+    The variable set but unreachable is a skip with the reason (never a silent fallback); unset,
+    a quick probe of :data:`DEFAULT_PG_URL` decides, so a newcomer's ``make test`` runs the
+    PostgreSQL tests wherever one answers at the usual address. Cached: one probe per process.
+    """
     dsn = os.environ.get(PG_ENV)
     if not dsn:
-        return PostgresAdmin(None, f"environment variable {PG_ENV} is not set")
+        try:
+            import psycopg
+
+            with psycopg.connect(DEFAULT_PG_URL, autocommit=True, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:  # noqa: BLE001 - none answers: skip, saying how to run them
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return PostgresAdmin(
+                None, f"{PG_ENV} is not set and none answers at {DEFAULT_PG_URL} ({first_line})"
+            )
+        return PostgresAdmin(DEFAULT_PG_URL, None)
     try:
         import psycopg
 
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any failure means "skip with the reason"
-        return PostgresAdmin(None, f"cannot connect to {PG_ENV}: {exc!s}".strip())
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return PostgresAdmin(None, f"cannot connect to {PG_ENV}: {first_line}")
     return PostgresAdmin(dsn, None)
 
 
