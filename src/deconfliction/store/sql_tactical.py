@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 
 from deconfliction.model.alert import (
@@ -56,15 +58,27 @@ class TacticalSql:
 
     _c: ThreadConnection
 
+    async def _upsert(self, table: Table, key: tuple[str, ...],
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows``, or update the rows already under their ``key``, in one statement
+        (INSERT … ON CONFLICT, which SQLite and PostgreSQL and their kin speak). Two writers
+        racing to add one key do not fail: on PostgreSQL the later one is a serialization
+        failure, retried, where an update-then-insert would be a unique violation."""
+        if not rows:
+            return
+        make = sqlite_insert if self._c.sync.dialect.name == "sqlite" else postgresql_insert
+        statement = make(table)
+        await self._c.execute(statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c.name: statement.excluded[c.name] for c in table.columns
+                  if c.name not in key}), list(rows))
+
     # aircraft registry ---------------------------------------------------------------------
     # An aircraft is (party, id): ids are each party's own (schema.aircraft).
     async def put_aircraft(self, a: Aircraft) -> None:
-        values = dict(icao24=a.icao24, callsign=a.callsign, operation_id=a.operation_id)
-        result = await self._c.execute(
-            update(aircraft).where(aircraft.c.party == a.party, aircraft.c.id == a.id)
-            .values(**values))
-        if result.rowcount == 0:
-            await self._c.execute(insert(aircraft).values(party=a.party, id=a.id, **values))
+        await self._upsert(aircraft, ("party", "id"), [
+            {"party": a.party, "id": a.id, "icao24": a.icao24, "callsign": a.callsign,
+             "operation_id": a.operation_id}])
 
     async def aircraft(
         self, ids: Sequence[str] | None = None, *, party: str | None = None,
@@ -100,8 +114,7 @@ class TacticalSql:
         """Store these as the latest states (callers have checked they are newer)."""
         if not tracks:
             return
-        await self.drop_tracks([(t.party, t.state.aircraft_id) for t in tracks])
-        await self._c.execute(insert(track), [
+        await self._upsert(track, ("party", "aircraft_id"), [
             {"aircraft_id": t.state.aircraft_id, "party": t.party, "time": t.state.time,
              "received_at": t.received_at,
              **{c: getattr(t.state, c) for c in _STATE_COLUMNS}}
