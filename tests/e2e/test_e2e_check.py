@@ -192,7 +192,7 @@ def test_replace(api, geo, area):
 
     def check_put(party: str, op_id: str, ovn: str, volumes: list[dict],
                   **kw: Any) -> httpx.Response:
-        body = api.op_body(volumes, **kw)
+        body = {"callsigns": [], "notes": "", **api.op_body(volumes, **kw)}  # the PUT body
         body["ovn"] = ovn
         return api.as_(party).post(f"/v1/operations/{op_id}/check", json=body)
 
