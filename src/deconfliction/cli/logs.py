@@ -1,7 +1,8 @@
 """The server's logging: one line a record on stderr, as text or as JSON, written by a thread.
 
-Records are queued by the event loop (`logging.handlers.QueueHandler`: no write to a slow
-terminal or pipe holds the loop) and written by a `QueueListener` thread. Text lines read
+Records are queued by the event loop (no write to a slow terminal or pipe holds the loop) and
+written by a thread, as many as are waiting in one write: at a thousand requests a second a
+write and a flush per line cost the server about a sixth of its CPU. Text lines read
 ``2026-12-03T19:20:00.123Z INFO deconfliction.access: GET /v1/health 200 - 0.4 ms``; JSON
 lines are one object each with ``time``, ``level``, ``logger``, ``message`` and the record's
 fields (an access line's ``method``, ``path``, ``status``, ``party``, ``route``,
@@ -14,11 +15,14 @@ import json
 import logging
 import queue
 import sys
+import threading
 import time
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
 from typing import Any, TextIO
 
-__all__ = ["FIELDS", "JsonFormatter", "configure", "text_formatter"]
+__all__ = ["FIELDS", "JsonFormatter", "LogWriter", "configure", "text_formatter"]
+
+BATCH = 1_000  # records written at most in one write
 
 FIELDS = ("method", "path", "status", "party", "route", "duration_ms", "event", "version",
           "database", "backend", "profile", "url", "limits", "metrics", "log_level",
@@ -54,23 +58,69 @@ def text_formatter() -> logging.Formatter:
     return _TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def configure(level: str, form: str, stream: TextIO | None = None) -> QueueListener:
+class _Handing(QueueHandler):
+    """Queues each record as it is, its message made now (its arguments may change later);
+    nothing else handles it, so it is not copied, and it is formatted by the writer."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.msg = record.getMessage()
+        record.args = None
+        return record
+
+
+class LogWriter:
+    """The thread that formats queued records and writes them, all that wait at once."""
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord | None],
+                 formatter: logging.Formatter, stream: TextIO) -> None:
+        self.records = records
+        self.formatter = formatter
+        self.stream = stream
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread."""
+        self.records.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.records.get()]
+            while batch[-1] is not None and len(batch) < BATCH:
+                try:
+                    batch.append(self.records.get_nowait())
+                except queue.Empty:
+                    break
+            lines = [self.formatter.format(r) for r in batch if r is not None]
+            if lines:
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError):  # stderr closed: nothing left to tell
+                    pass
+            if batch[-1] is None:
+                return
+
+
+def configure(level: str, form: str, stream: TextIO | None = None) -> LogWriter:
     """Send every record at ``level`` or above to ``stream`` (stderr) in ``form`` ("text" or
     "json"); the server's own start-up lines (``deconfliction.server``) always. Returns the
-    running listener: stop it to flush at exit."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if form == "json" else text_formatter())
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    running writer: stop it to flush at exit."""
+    formatter = JsonFormatter() if form == "json" else text_formatter()
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(QueueHandler(records))
+    root.addHandler(_Handing(records))
     root.setLevel(level.upper())
     logging.getLogger("deconfliction.server").setLevel(logging.INFO)
     # uvicorn's start-up lines repeat ours ("Uvicorn running on ..."), and alembic's say which
     # plugins it loaded: their warnings only
     for chatty in ("uvicorn.error", "alembic"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
-    listener = QueueListener(records, handler)
-    listener.start()
-    return listener
+    writer = LogWriter(records, formatter, stream or sys.stderr)
+    writer.start()
+    return writer
