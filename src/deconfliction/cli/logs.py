@@ -23,6 +23,7 @@ from typing import Any, TextIO
 __all__ = ["FIELDS", "JsonFormatter", "LogWriter", "configure", "text_formatter"]
 
 BATCH = 1_000  # records written at most in one write
+QUEUED = 10_000  # records waiting at most: past it (stderr not read) they are dropped, counted
 
 FIELDS = ("method", "path", "status", "party", "route", "duration_ms", "event", "version",
           "database", "backend", "profile", "url", "limits", "metrics", "log_level",
@@ -60,19 +61,31 @@ def text_formatter() -> logging.Formatter:
 
 class _Handing(QueueHandler):
     """Queues each record as it is, its message made now (its arguments may change later);
-    nothing else handles it, so it is not copied, and it is formatted by the writer."""
+    nothing else handles it, so it is not copied, and it is formatted by the writer. A record
+    that finds the queue full is dropped and counted (`LogWriter` says how many)."""
+
+    def __init__(self, records: queue.Queue[logging.LogRecord | None]) -> None:
+        super().__init__(records)
+        self.dropped = 0
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         record.msg = record.getMessage()
         record.args = None
         return record
 
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
 
 class LogWriter:
     """The thread that formats queued records and writes them, all that wait at once."""
 
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord | None],
+    def __init__(self, handing: _Handing, records: queue.Queue[logging.LogRecord | None],
                  formatter: logging.Formatter, stream: TextIO) -> None:
+        self.handing = handing
         self.records = records
         self.formatter = formatter
         self.stream = stream
@@ -83,7 +96,7 @@ class LogWriter:
 
     def stop(self) -> None:
         """Write what is queued, then end the thread."""
-        self.records.put(None)
+        self.records.put(None)  # waits for room: the writer is draining
         self._thread.join()
 
     def _run(self) -> None:
@@ -95,6 +108,11 @@ class LogWriter:
                 except queue.Empty:
                     break
             lines = [self.formatter.format(r) for r in batch if r is not None]
+            dropped, self.handing.dropped = self.handing.dropped, 0
+            if dropped:
+                lines.append(self.formatter.format(logging.makeLogRecord({
+                    "name": __name__, "levelno": logging.WARNING, "levelname": "WARNING",
+                    "msg": f"{dropped} log records dropped: stderr was not read fast enough"})))
             if lines:
                 try:
                     self.stream.write("\n".join(lines) + "\n")
@@ -110,17 +128,18 @@ def configure(level: str, form: str, stream: TextIO | None = None) -> LogWriter:
     "json"); the server's own start-up lines (``deconfliction.server``) always. Returns the
     running writer: stop it to flush at exit."""
     formatter = JsonFormatter() if form == "json" else text_formatter()
-    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    records: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUED)
+    handing = _Handing(records)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(_Handing(records))
+    root.addHandler(handing)
     root.setLevel(level.upper())
     logging.getLogger("deconfliction.server").setLevel(logging.INFO)
     # uvicorn's start-up lines repeat ours ("Uvicorn running on ..."), and alembic's say which
     # plugins it loaded: their warnings only
     for chatty in ("uvicorn.error", "alembic"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
-    writer = LogWriter(records, formatter, stream or sys.stderr)
+    writer = LogWriter(handing, records, formatter, stream or sys.stderr)
     writer.start()
     return writer
