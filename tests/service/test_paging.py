@@ -24,9 +24,10 @@ from deconfliction.model.alert import (
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
 from deconfliction.model.message import Message, Recipient, Urgency
 from deconfliction.model.operation import Operation, OperationState
-from deconfliction.model.party import Role
+from deconfliction.model.party import Party, Role
 from deconfliction.model.track import Aircraft, StateReport, Track
 from deconfliction.service import alerts, constraints, evidence, hotline, ledger, operations
+from deconfliction.service import parties as parties_service
 from deconfliction.service import tracks as tracks_service
 from deconfliction.service.errors import ValidationFailed
 from deconfliction.service.line import Line
@@ -215,3 +216,18 @@ async def test_a_bad_cursor_is_a_400_naming_it(line: Line) -> None:
         with pytest.raises(ValidationFailed) as refused:
             await operations.list_operations(line, blue, cursor=cursor, limit=10)
         assert [e.field for e in refused.value.errors] == ["cursor"], cursor
+
+
+async def test_parties(line: Line) -> None:
+    names = _shuffled_ids("party")
+
+    async def store(repo: Repository) -> None:
+        for i, name in enumerate(names):
+            await repo.add_party(Party(name, Role.OPERATOR, T0), f"hash-{i}")
+
+    await _bulk(line, store)
+    found, _pages = await _page_through(lambda cursor, limit: parties_service.list_parties(
+        line, cursor=cursor, limit=limit))
+    _once_each([p.name for p in found], set(names))
+    assert [p.name for p in found] == sorted(names)
+    assert len(await parties_service.list_parties(line)) == N  # the CLI's: all of them

@@ -84,6 +84,8 @@ class PartyOut(Out):
 
 class PartiesOut(Out):
     parties: list[PartyOut]
+    next: str | None = Field(None, description=(
+        "Cursor of the next page: pass it as `cursor` (null: this is the last page)."))
 
 
 class EventOut(Out):

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from deconfliction.model.party import Party, Role
-from deconfliction.service import evidence
+from deconfliction.service import evidence, paging
 from deconfliction.service.errors import (
     AlreadyExists,
     FieldError,
@@ -50,8 +50,20 @@ async def add_party(line: Line, name: str, role: Role, now: float) -> tuple[Part
     return party, token
 
 
-async def list_parties(line: Line) -> list[Party]:
-    return await line.store.interact(lambda repo: repo.parties())
+PARTIES: paging.Order[Party] = paging.Order("parties", lambda p: (p.name,), (str,))
+
+
+async def list_parties(
+    line: Line, *, cursor: str | None = None, limit: int | None = None
+) -> paging.Page[Party]:
+    """Every party by name, a page at a time (``limit`` None: all of them, for the CLI). The
+    parties are few (an administrator adds each), so a page is cut from the whole list."""
+    after = PARTIES.after(cursor)
+    # ordered here, not by the database's collation, so the cursor compares as the order does
+    found = sorted(await line.store.interact(lambda repo: repo.parties()), key=lambda p: p.name)
+    if after is not None:
+        found = [p for p in found if p.name > after[0]]
+    return PARTIES.page(found, len(found) if limit is None else limit)
 
 
 async def revoke_party(line: Line, name: str, now: float) -> None:

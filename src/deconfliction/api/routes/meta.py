@@ -8,8 +8,10 @@ from fastapi import APIRouter
 
 from deconfliction import __version__
 from deconfliction.api.deps import CurrentParty, LineDep
+from deconfliction.api.paging import Cursor, Limit
 from deconfliction.api.views import party_view
 from deconfliction.service import parties
+from deconfliction.service.paging import PAGE_MAX
 
 router = APIRouter(prefix="/v1", tags=["line"])
 
@@ -29,6 +31,10 @@ async def me(party: CurrentParty) -> dict[str, Any]:
     return party_view(party)
 
 
-@router.get("/parties", summary="Every party (names and roles; never tokens)")
-async def all_parties(_party: CurrentParty, line: LineDep) -> dict[str, Any]:
-    return {"parties": [party_view(p) for p in await parties.list_parties(line)]}
+@router.get("/parties", summary="Every party by name, a page at a time (names and roles; "
+                                "never tokens)")
+async def all_parties(
+    _party: CurrentParty, line: LineDep, limit: Limit = PAGE_MAX, cursor: Cursor = None,
+) -> dict[str, Any]:
+    found = await parties.list_parties(line, cursor=cursor, limit=limit)
+    return {"parties": [party_view(p) for p in found], "next": found.next}
