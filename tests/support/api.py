@@ -131,9 +131,19 @@ class API:
         return self.expect(self.as_(party).get(f"/v1/operations/{op_id}"), 200)
 
     def list_ops(self, party: str = "watch") -> list[dict]:
-        body = self.expect(self.as_(party).get("/v1/operations"), 200)
-        assert isinstance(body.get("operations"), list), body
-        return body["operations"]
+        return self.list_all(party, "/v1/operations", "operations")
+
+    def list_all(self, party: str, path: str, items: str) -> list[dict]:
+        """Every item of a list, following ``next`` page after page."""
+        found: list[dict] = []
+        params: dict[str, str] = {}
+        while True:
+            body = self.expect(self.as_(party).get(path, params=params), 200)
+            assert isinstance(body.get(items), list), body
+            found.extend(body[items])
+            if body.get("next") is None:
+                return found
+            params = {"cursor": body["next"]}
 
     def op_ids(self, party: str = "watch") -> set[str]:
         return {op["id"] for op in self.list_ops(party)}
@@ -157,9 +167,7 @@ class API:
         return self.expect(self.post_constraint(volumes, **kw), 201)
 
     def constraint_ids(self, party: str = "watch") -> set[str]:
-        body = self.expect(self.as_(party).get("/v1/constraints"), 200)
-        assert isinstance(body.get("constraints"), list), body
-        return {c["id"] for c in body["constraints"]}
+        return {c["id"] for c in self.list_all(party, "/v1/constraints", "constraints")}
 
     # -- events -------------------------------------------------------------------------------
 
