@@ -839,7 +839,8 @@ async def run_phase(name: str, dbs: Databases, work: Path, args: argparse.Namesp
     load_at_start = os.getloadavg()[0]
     server = None
     for config in (WEBHOOK_ALLOW_CONFIGS if needs_allow else ("",)) + ("",):
-        server = Server(dbs.fresh(), work, dbs.env, "detection_interval_s = 1\n" + config)
+        server = Server(dbs.fresh(), work, dbs.env,
+                        "detection_interval_s = 1\n" + config + args.line_config)
         try:
             server.start()
             break
@@ -910,6 +911,8 @@ def report(phases: list[Phase], backend: str, args: argparse.Namespace, state: s
           f"per attack, each on a fresh server; honest load: 300 aircraft at 1 Hz, a declaration "
           f"and a dry run every 2 s, 2 messages/s each replied, 3 SSE streams, 4 health/s")
     print(f"machine: {state}")
+    if args.line_config:
+        print("server configuration added: " + args.line_config.strip().replace("\n", "; "))
     print(f"the hostile process runs at nice {args.nice}: on this one machine its own client "
           "competes with the server for the same cores, which a remote attacker's does not; "
           "the server's defence is what is measured" if args.nice else
@@ -979,6 +982,7 @@ async def amain(args: argparse.Namespace) -> int:
     dbs = Databases(work, PARTIES, args.database_url, args.code)
     phases = []
     backend = "postgresql" if args.database_url else "sqlite"
+    began = time.monotonic()
     try:
         for name in names:
             print(f"attack {name} …", file=sys.stderr)
@@ -986,6 +990,8 @@ async def amain(args: argparse.Namespace) -> int:
     finally:
         dbs.close()
     report(phases, backend, args, state)
+    print(f"\n{len(phases)} attacks in {(time.monotonic() - began) / 60:.1f} min; machine at the "
+          f"end: {machine_state()}")
     return 0
 
 
@@ -1001,10 +1007,16 @@ def main() -> int:
                         help="run the server from this src directory (PYTHONPATH)")
     parser.add_argument("--kill-gib", type=float, default=2.0,
                         help="kill -9 the server when its RSS passes this")
+    parser.add_argument("--line-config", default="",
+                        help="TOML appended to the server's configuration, e.g. "
+                             "'[limits]\\nserver_ms_burst = 500' (\\n for new lines)")
     parser.add_argument("--nice", type=int, default=19,
                         help="the hostile process's niceness (0: as the server and the honest "
                              "parties)")
     args = parser.parse_args()
+    args.line_config = args.line_config.replace("\\n", "\n")
+    if args.line_config and not args.line_config.endswith("\n"):
+        args.line_config += "\n"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     return asyncio.run(amain(args))
