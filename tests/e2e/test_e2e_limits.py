@@ -31,11 +31,25 @@ body_bytes = 65536
 
 @pytest.fixture
 def small(server_factory, backend, api_for):
-    """A server with small limits (own database), and its API."""
+    """A server with small limits (own database), and its API: for the tests of per-party rates,
+    which need a party's whole allowance."""
     srv = server_factory.start(backend, config=LIMITS)
     api = api_for(srv)
     yield api
     api.close()
+
+
+@pytest.fixture(scope="module")
+def limited(backend, _module_servers, api_for):
+    """A server with small limits shared by this module's refusals of single requests (one
+    server start per backend instead of one per test): they use no rate allowance and store
+    nothing, or one operation in the test's own area."""
+    srv = _module_servers.start(backend, config=LIMITS)
+    api = api_for(srv)
+    yield api
+    api.close()
+    srv.stop()
+    _module_servers.databases.drop(srv.db)
 
 
 def _limit(api: Any, resp: Any, status: int, limit: str, value: float,
@@ -67,17 +81,20 @@ VALUES = {"volumes_per_operation": 3, "vertices_per_polygon": 50, "vertices_per_
 
 
 @pytest.mark.parametrize("limit", list(OPERATION_LIMITS))
-def test_operation_over_a_limit_is_refused_naming_it(small, geo, area, limit):
+def test_operation_over_a_limit_is_refused_naming_it(limited, geo, area, limit):
+    small = limited
+    ops_before, constraints_before = small.op_ids(), small.constraint_ids()
     volumes = OPERATION_LIMITS[limit](geo, area)
     for path in ("/v1/operations", "/v1/operations/check"):
         _limit(small, small.post_op("blue", volumes) if path == "/v1/operations" else
                small.blue.post(path, json=small.op_body(volumes)), 400, limit, VALUES[limit])
     # constraints are held to the same limits
     _limit(small, small.post_constraint(volumes), 400, limit, VALUES[limit])
-    assert small.op_ids() == set() and small.constraint_ids() == set()
+    assert small.op_ids() == ops_before and small.constraint_ids() == constraints_before
 
 
-def test_operation_just_inside_the_limits_is_accepted(small, geo, area):
+def test_operation_just_inside_the_limits_is_accepted(limited, geo, area):
+    small = limited
     volumes = [geo.volume(geo.ngon(area, 3000, 40), 0, 5000, start=7200, end=7200 + 86400),
                geo.volume(geo.ngon(area, 3000, 40))]
     op = small.create_op("blue", volumes)
@@ -213,7 +230,8 @@ def test_hotline_and_line_writes_are_bounded_per_party(server_factory, backend, 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/operations", "/v1/tracks",
                                   "/v1/messages/x/replies", "/v1/constraints"])
-def test_deep_nesting_is_a_400_naming_the_limit(small, path):
+def test_deep_nesting_is_a_400_naming_the_limit(limited, path):
+    small = limited
     deep = {"to": json.loads("[" * 11 + "]" * 11)}
     _limit(small, small.blue.post(path, json=deep), 400, "nesting_depth", 10)
     # 10 deep is parsed (then refused as the wrong shape, not as too deep)
@@ -221,7 +239,8 @@ def test_deep_nesting_is_a_400_naming_the_limit(small, path):
     assert shallow.status_code in (400, 404) and shallow.json()["code"] != "limit_exceeded"
 
 
-def test_body_over_body_bytes_is_413(small, geo, area):
+def test_body_over_body_bytes_is_413(limited, geo, area):
+    small = limited
     body = small.op_body([geo.volume(geo.square(area))], notes="x" * 70_000)
     _limit(small, small.blue.post("/v1/operations", json=body), 413, "body_bytes", 65536,
            code="body_too_large")
