@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -105,7 +104,9 @@ event = Table(
 )
 
 # An aircraft is (party, id): ids are each party's own, so two parties may use one id and
-# neither learns it (migration 0006); an ICAO address is unique within a party only.
+# neither learns it (migration 0006). An ICAO address is one aircraft's within a party: the
+# service checks it in the registration's transaction (SERIALIZABLE on PostgreSQL: a racing
+# registration is retried, then refused), so no constraint turns a race into an error.
 aircraft = Table(
     "aircraft",
     metadata,
@@ -114,7 +115,6 @@ aircraft = Table(
     Column("icao24", String(6), nullable=True),
     Column("callsign", String(16), nullable=True),
     Column("operation_id", String(36), nullable=True),
-    UniqueConstraint("party", "icao24", name="uq_aircraft_party_icao24"),
     Index("ix_aircraft_icao24", "icao24"),
     Index("ix_aircraft_id", "id"),
 )

@@ -1,5 +1,6 @@
 """Aircraft identity per party: the registry and the latest tracks keyed by (party, aircraft id),
-an ICAO address unique within a party only; raised alerts' keys name aircraft as ``party/id``.
+an ICAO address no longer unique (the service keeps it one aircraft's within a party); raised
+alerts' keys name aircraft as ``party/id``.
 
 Before, ids and ICAO addresses were global and first-come: reporting another party's id was
 refused, which told the reporter that the other party flies it, and let a party squat the
@@ -33,8 +34,7 @@ def _aircraft_table(*, per_party: bool) -> list[SchemaItem]:
                 sa.Column("id", sa.String(64), primary_key=True),
                 sa.Column("icao24", sa.String(6), nullable=True),
                 sa.Column("callsign", sa.String(16), nullable=True),
-                sa.Column("operation_id", sa.String(36), nullable=True),
-                sa.UniqueConstraint("party", "icao24", name="uq_aircraft_party_icao24")]
+                sa.Column("operation_id", sa.String(36), nullable=True)]
     return [sa.Column("id", sa.String(64), primary_key=True),
             sa.Column("party", sa.String(64), nullable=False),
             sa.Column("icao24", sa.String(6), nullable=True, unique=True),
