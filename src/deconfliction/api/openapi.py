@@ -135,7 +135,7 @@ _EXAMPLE_PROBLEMS: dict[int, dict[str, Any]] = {
     400: {"code": "validation_error", "detail": "1 field is invalid",
           "errors": [{"field": "volumes[0].time_end", "message": "must be after time_start"}]},
     401: {"code": "unauthorized", "detail": "a valid bearer token is required"},
-    403: {"code": "forbidden", "detail": "a observer may not declare operations"},
+    403: {"code": "forbidden", "detail": "an observer may not declare operations"},
     404: {"code": "not_found", "detail": "no operation 0b7c6a2e-5d1f-4b8e-9a53-2f1d7c9e4a10"},
     409: {"code": "ovn_mismatch", "detail": "ovn 'a1b2' is not the current version"},
     413: {"code": "body_too_large", "detail": "request body exceeds 1048576 bytes",
@@ -154,15 +154,25 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     429: "Too many requests (see Retry-After)",
 }
-_TITLE_CODES = {400: "validation_error", 401: "unauthorized", 403: "forbidden",
-                404: "not_found", 409: "ovn_mismatch", 413: "body_too_large",
-                429: "rate_limited"}
+# where an operation's most likely 409 is another than a stale ovn
+_CONFLICT: dict[str, Any] = {
+    "code": "conflict",
+    "detail": "conflicts with 1 operation of another party of equal or higher priority",
+    "conflicts": [{"operation_id": "5f0c9a7e-2b1d-4c3e-8f6a-9d8e7c6b5a41", "owner": "red",
+                   "priority": 5}],
+    "suggestions": []}
+_EXAMPLES_409: dict[str, dict[str, Any]] = {
+    "declare_operation": _CONFLICT, "replace_operation": _CONFLICT,
+    "update_operation": _CONFLICT, "check_replacement": _CONFLICT,
+    "register_aircraft": {"code": "already_exists",
+                          "detail": "ICAO address 4b1805 is registered to another aircraft"},
+}
 
 
-def _problem_response(status: int) -> dict[str, Any]:
-    example = _EXAMPLE_PROBLEMS[status]
+def _problem_response(status: int, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    example = example or _EXAMPLE_PROBLEMS[status]
     body = {"type": f"urn:deconfliction:problem:{example['code']}",
-            "title": TITLES[_TITLE_CODES[status]], "status": status, **example}
+            "title": TITLES[example["code"]], "status": status, **example}
     response: dict[str, Any] = {
         "description": _DESCRIPTIONS[status],
         "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="ProblemOut")},
@@ -284,8 +294,9 @@ def describe(app: FastAPI) -> dict[str, Any]:
                     content = responses[success[0]].setdefault("content", {})
                     content["application/json"] = {
                         "schema": {"$ref": REF.format(model=entry.model.__name__)}}
+            special = _EXAMPLES_409.get(entry.operation_id) if entry is not None else None
             for code in _statuses(key[0], path, authenticated, entry):
-                responses[str(code)] = _problem_response(code)
+                responses[str(code)] = _problem_response(code, special if code == 409 else None)
             for body in operation.get("requestBody", {}).get("content", {}).values():
                 name = body.get("schema", {}).get("$ref", "").rpartition("/")[2]
                 if name in examples:  # JSON, or a JSON Merge Patch (RFC 7396)
