@@ -49,3 +49,14 @@ def test_bad_cursors_and_limits_are_400s_naming_them(api, path):
         problem = api.problem(api.watch.get(path, params={"limit": limit}), 400)
         assert [e["field"] for e in problem["errors"]] == ["limit"], problem
     assert "next" in api.expect(api.watch.get(path, params={"limit": 1}), 200)
+
+
+def test_events_page_with_after_and_next(api):
+    for i in range(2):
+        api.expect(api.blue.post("/v1/messages", json={
+            "to": "red", "urgency": "routine", "subject": f"for the stream {i}"}), 201)
+    first = api.expect(api.red.get("/v1/events", params={"limit": 1}), 200)
+    assert first["next"] == str(first["events"][0]["seq"])
+    rest = api.expect(api.red.get("/v1/events", params={"after": first["next"],
+                                                        "limit": 1000}), 200)
+    assert rest["events"][0]["seq"] > first["events"][0]["seq"] and rest["next"] is None

@@ -97,6 +97,8 @@ class EventOut(Out):
 
 class EventsOut(Out):
     events: list[EventOut]
+    next: str | None = Field(None, description=(
+        "The `after` of the next page (null: no more events yet)."))
 
 
 class PolygonOut(Out):

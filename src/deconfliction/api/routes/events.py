@@ -130,4 +130,6 @@ async def read(
         return EventStreamResponse(events.open_stream(line, party, after=position))
     found = await events.read_events(line, party, after=events.parse_cursor(after, "after"),
                                      limit=limit, now=line.clock())
-    return {"events": [event_view(e) for e in found]}
+    # a full page may have more after it: its last sequence number is the next page's `after`
+    return {"events": [event_view(e) for e in found],
+            "next": str(found[-1].seq) if found and len(found) >= limit else None}
