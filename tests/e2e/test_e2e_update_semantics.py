@@ -91,7 +91,7 @@ def test_operation_patch_refusals_change_nothing(api, geo, area):
     assert _named(problem) == {"ovn"}
     api.problem(_patch(api, "blue", path, {"ovn": "stale", "priority": 1}), 409, "ovn_mismatch")
     api.problem(_patch(api, "blue", path, {"ovn": op["ovn"], "priority": 1},
-                       {"Content-Type": "application/json"}), 415)
+                       {"Content-Type": "application/json"}), 415, "unsupported_media_type")
     api.problem(_patch(api, "red", path, {"ovn": op["ovn"], "priority": 1}), 403)
     api.problem(_patch(api, "blue", path, {"ovn": op["ovn"], "colour": "red"}), 400)
     got = api.get_op("blue", op["id"])
@@ -169,7 +169,7 @@ def test_constraint_patch_refusals_change_nothing(api, geo, area):
     api.problem(_patch(api, "mission", path, {"ovn": "stale", "name": "x"}), 409,
                 "ovn_mismatch")
     api.problem(_patch(api, "mission", path, {"ovn": con["ovn"], "name": "x"},
-                       {"Content-Type": "application/json"}), 415)
+                       {"Content-Type": "application/json"}), 415, "unsupported_media_type")
     api.problem(_patch(api, "blue", path, {"ovn": con["ovn"], "name": "x"}), 403)
     got = api.expect(api.mission.get(path), 200)
     assert {k: got[k] for k in STORED_CONSTRAINT} == {k: con[k] for k in STORED_CONSTRAINT}

@@ -73,7 +73,7 @@ DOCS: dict[tuple[str, str], Doc] = {
     ("PUT", "/v1/operations/{operation_id}"): _doc(
         "replace_operation", s.OperationWrittenOut, 403, 409),
     ("PATCH", "/v1/operations/{operation_id}"): _doc(
-        "update_operation", s.OperationWrittenOut, 403, 409),
+        "update_operation", s.OperationWrittenOut, 403, 409, 415),
     ("DELETE", "/v1/operations/{operation_id}"): _doc(
         "end_operation", s.OperationWrittenOut, 403, 409),
     ("POST", "/v1/operations/{operation_id}/check"): _doc(
@@ -84,7 +84,7 @@ DOCS: dict[tuple[str, str], Doc] = {
     ("PUT", "/v1/constraints/{constraint_id}"): _doc(
         "replace_constraint", s.ConstraintWrittenOut, 403, 409),
     ("PATCH", "/v1/constraints/{constraint_id}"): _doc(
-        "update_constraint", s.ConstraintWrittenOut, 403, 409),
+        "update_constraint", s.ConstraintWrittenOut, 403, 409, 415),
     ("DELETE", "/v1/constraints/{constraint_id}"): _doc(
         "withdraw_constraint", s.ConstraintWrittenOut, 403, 409),
     ("POST", "/v1/aircraft"): _doc("register_aircraft", s.AircraftOut, 403, 409),
@@ -140,6 +140,9 @@ _EXAMPLE_PROBLEMS: dict[int, dict[str, Any]] = {
     409: {"code": "ovn_mismatch", "detail": "ovn 'a1b2' is not the current version"},
     413: {"code": "body_too_large", "detail": "request body exceeds 1048576 bytes",
           "limit": "body_bytes", "value": 1048576},
+    415: {"code": "unsupported_media_type",
+          "detail": "send the patch as Content-Type: application/merge-patch+json (RFC 7396); "
+                    "got application/json"},
     429: {"code": "rate_limited",
           "detail": "over messages per minute: at most 600 a minute for one party",
           "limit": "messages_per_minute", "value": 600},
@@ -152,6 +155,7 @@ _DESCRIPTIONS = {
     409: "Stale version (ovn), already ended, or refused (conflict, closed airspace, short "
          "notice, incomplete awareness key: see `code`)",
     413: "Request body too large",
+    415: "The body is not a JSON Merge Patch (Content-Type: application/merge-patch+json)",
     429: "Too many requests (see Retry-After)",
 }
 # where an operation's most likely 409 is another than a stale ovn

@@ -51,6 +51,7 @@ TITLES = {
     "body_too_large": "Request body too large",
     "limit_exceeded": "Over one of the line's limits",
     "rate_limited": "Too many requests",
+    "unsupported_media_type": "Unsupported media type",
     "internal_error": "Internal error",
 }
 
@@ -134,7 +135,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed",
+                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
