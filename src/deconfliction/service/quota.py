@@ -20,11 +20,9 @@ Examples
 
 from __future__ import annotations
 
-import math
-
 from deconfliction.service.errors import RateLimited
 
-__all__ = ["CONTENDED_S", "CpuMeter", "Quotas", "Shares"]
+__all__ = ["CpuMeter", "Quotas", "Shares"]
 
 
 class Quotas:
@@ -50,12 +48,6 @@ class Quotas:
         self._buckets[(limit, party)] = (tokens - count, now)
 
 
-CONTENDED_S = 1.0
-"""The line is contended for a party while another party has a request in the server or had one
-admitted this recently: only then is a party over its server-time budget refused (alone, it may
-use the whole line)."""
-
-
 class _Share:
     """One party's admission state: requests in flight, and its server-time bucket (seconds;
     negative while it owes)."""
@@ -72,8 +64,9 @@ class Shares:
     """Each party's share of one server process: at most ``requests_in_flight`` requests at
     once, and a budget of server time (``server_ms_per_s``, a bucket ``server_ms_burst``
     deep) charged after each request with what it took (`CpuMeter`). A party in debt is
-    refused while the line is contended (another party has a request in the server, or had
-    one admitted within `CONTENDED_S`); ``Retry-After`` is when the debt is paid. Time is the
+    refused while another party has a request in the server (alone on the line it may use it
+    all: a client that sends one request at a time, for one party or several, never waits on
+    itself); ``Retry-After`` is when the debt is paid. Time is the
     caller's ``now`` (a fake clock in tests).
 
     Examples
@@ -82,15 +75,14 @@ class Shares:
     >>> shares.admit("blue", now=0.0) is None and shares.admit("red", now=0.0) is None
     True
     >>> shares.release("blue", spent_s=1.5, now=0.1)   # 0.5 s allowed at once: 1.0 s owed
-    >>> refused = shares.admit("blue", now=0.2)           # red is being served: refused
+    >>> refused = shares.admit("blue", now=0.2)           # red is in the server: refused
     >>> refused.extensions, refused.retry_after_s
     ({'limit': 'server_ms_per_s', 'value': 250}, 3.9)
     >>> shares.admit("blue", now=4.2) is None              # paid back
     True
     """
 
-    __slots__ = ("_burst_s", "_busy", "_per_s", "_recent", "_shares", "in_flight_limit",
-                 "ms_per_s")
+    __slots__ = ("_burst_s", "_busy", "_per_s", "_shares", "in_flight_limit", "ms_per_s")
 
     def __init__(self, *, requests_in_flight: int, server_ms_per_s: int,
                  server_ms_burst: int) -> None:
@@ -100,8 +92,6 @@ class Shares:
         self._burst_s = server_ms_burst / 1000.0
         self._shares: dict[str, _Share] = {}
         self._busy = 0  # parties with a request in the server
-        # the two parties admitted last, most recent first: is another party being served?
-        self._recent: list[tuple[str, float]] = [("", -math.inf), ("", -math.inf)]
 
     def admit(self, party: str, now: float) -> RateLimited | None:
         """Let one of ``party``'s requests in (None), or the refusal to answer it with (not
@@ -114,21 +104,13 @@ class Shares:
                 f"{party} has {self.in_flight_limit} requests in the server already "
                 "(requests_in_flight)", limit="requests_in_flight",
                 value=self.in_flight_limit, retry_after_s=1.0)
-        recent = self._recent
-        last, before = recent
-        other = before[1] if last[0] == party else last[1]
         seconds = self._refill(share, now)
-        if seconds < 0.0 and (now - other <= CONTENDED_S
-                              or self._busy > (1 if share.in_flight else 0)):
+        if seconds < 0.0 and self._busy > (1 if share.in_flight else 0):
             return RateLimited(
                 f"{party}'s requests took more than {self.ms_per_s} ms of server time a "
                 "second while other parties were waiting (server_ms_per_s)",
                 limit="server_ms_per_s", value=self.ms_per_s,
                 retry_after_s=max(1.0, -seconds / self._per_s))
-        if last[0] == party:
-            recent[0] = (party, now)
-        else:
-            recent[1], recent[0] = last, (party, now)
         if not share.in_flight:
             self._busy += 1
         share.in_flight += 1
