@@ -34,6 +34,10 @@ from deconfliction.service.line import LineSettings
 from deconfliction.store.base import Repository
 
 Subject = Operation | Constraint
+Versions = frozenset[tuple[str, str, str]]
+"""``(kind, id, ovn)`` of records indexed near a plan: what an assessment was made against."""
+Search = tuple[Any, float, float, float, float]
+"""One index search: cell ranges, window start and end, band lower and upper."""
 _ANY_ALTITUDE = 1e7  # m: a band that holds every altitude, for suggestion searches
 
 
@@ -56,25 +60,47 @@ class Surroundings:
     volumes: list[Volume] = field(default_factory=list)
     subjects: list[Subject] = field(default_factory=list)
     blockers: list[Blocker] = field(default_factory=list)
+    searches: list[Search] = field(default_factory=list)
+    versions: Versions = frozenset()  # every record found, own and excluded ones too
 
 
-async def surroundings(
-    repo: Repository, plan: Proposal, settings: LineSettings, *, widen_s: float = 0.0
-) -> Surroundings:
-    """Every other party's indexed volume within the minima of the plan's volumes.
+def searches(plan: Proposal, settings: LineSettings, *, widen_s: float = 0.0) -> list[Search]:
+    """The index searches that find every volume within the minima of the plan's volumes.
 
     ``widen_s`` > 0 widens the window by that much each way and drops the altitude filter
     (what a search for time and altitude shifts needs).
     """
     h, v = settings.profile.horizontal_m, settings.profile.vertical_m
-    seen: dict[tuple[str, str, int], Volume] = {}
+    found: list[Search] = []
     for volume in plan.volumes:
         t0, t1 = volume.time_start - widen_s, volume.time_end + widen_s
         lower, upper = (
             (-_ANY_ALTITUDE, _ANY_ALTITUDE) if widen_s
             else (volume.altitude_lower_m - v, volume.altitude_upper_m + v)
         )
-        cells = search_cells(geographic_bounds(volume.footprint), h, t0, t1)
+        found.append((search_cells(geographic_bounds(volume.footprint), h, t0, t1),
+                      t0, t1, lower, upper))
+    return found
+
+
+async def versions_at(repo: Repository, where: list[Search]) -> Versions:
+    """The identity of what ``where`` finds now: ids and ovns from the index, no geometry —
+    cheap enough to re-read inside the writer's unit of work."""
+    found: set[tuple[str, str, str]] = set()
+    for cells, t0, t1, lower, upper in where:
+        found |= await repo.versions_near(cells, time_start=t0, time_end=t1,
+                                          altitude_lower_m=lower, altitude_upper_m=upper)
+    return frozenset(found)
+
+
+async def surroundings(
+    repo: Repository, plan: Proposal, settings: LineSettings, *, widen_s: float = 0.0
+) -> Surroundings:
+    """Every other party's indexed volume within the minima of the plan's volumes (see
+    :func:`searches` for ``widen_s``), and the identity of every record found."""
+    where = searches(plan, settings, widen_s=widen_s)
+    seen: dict[tuple[str, str, int], Volume] = {}
+    for cells, t0, t1, lower, upper in where:
         for found in await repo.volumes_near(cells, time_start=t0, time_end=t1,
                                              altitude_lower_m=lower, altitude_upper_m=upper):
             seen[(found.subject_kind, found.subject_id, found.ordinal)] = found.volume
@@ -82,7 +108,11 @@ async def surroundings(
     constraint_ids = sorted({sid for kind, sid, _ in seen if kind == "constraint"})
     operations = {o.id: o for o in await repo.operations(ids=operation_ids, with_volumes=False)}
     constraints = {c.id: c for c in await repo.constraints(ids=constraint_ids)}
-    result = Surroundings()
+    ovns = {("operation", o.id): o.ovn for o in operations.values()}
+    ovns.update({("constraint", c.id): c.ovn for c in constraints.values()})
+    result = Surroundings(searches=where, versions=frozenset(
+        (kind, sid, ovns.get((kind, sid), ""))  # "": gone since it was found (never equal)
+        for kind, sid, _ in seen))
     for (kind, sid, _), volume in sorted(seen.items()):
         subject: Subject | None
         if kind == "operation":
@@ -178,6 +208,20 @@ async def check_plan(
     """Refuse the plan (raise a :class:`Refusal`) or return the lower-priority operations it
     conflicts with, whose owners must be told."""
     around = await surroundings(repo, plan, settings)
+    return await judge(repo, plan, around, now, settings, short_notice_rule=short_notice_rule)
+
+
+async def judge(
+    repo: Repository,
+    plan: Proposal,
+    around: Surroundings,
+    now: float,
+    settings: LineSettings,
+    *,
+    short_notice_rule: bool,
+) -> list[Operation]:
+    """:func:`check_plan` against surroundings already read (``repo`` is read only for the
+    suggestions that come with a refusal)."""
     found = assess(plan, around, settings)
     short = short_notice_rule and is_short_notice(plan, now, settings)
 

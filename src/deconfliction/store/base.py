@@ -104,6 +104,19 @@ class VolumeIndex(Protocol):
         """Every indexed volume (for brute-force checks and benchmarks)."""
         ...
 
+    async def versions_near(
+        self,
+        cells: npt.NDArray[np.int64],
+        *,
+        time_start: float,
+        time_end: float,
+        altitude_lower_m: float,
+        altitude_upper_m: float,
+    ) -> set[tuple[str, str, str]]:
+        """``(subject_kind, subject_id, ovn)`` of what `volumes_near` would find there, read
+        from the index and the records' versions only (no footprint is read)."""
+        ...
+
 
 class EventRepo(Protocol):
     async def append_event(

@@ -182,6 +182,33 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
         return [IndexedVolume(r.subject_kind, r.subject_id, r.ordinal, _volume_from_row(r))
                 for r in rows]
 
+    async def versions_near(
+        self,
+        cells: npt.NDArray[np.int64],
+        *,
+        time_start: float,
+        time_end: float,
+        altitude_lower_m: float,
+        altitude_upper_m: float,
+    ) -> set[tuple[str, str, str]]:
+        if len(cells) == 0:
+            return set()
+        in_cells = select(volume_cell.c.volume_id).where(or_(*(
+            volume_cell.c.cell.between(int(lo), int(hi)) for lo, hi in cells)))
+        near = (
+            volume.c.id.in_(in_cells),
+            volume.c.time_start < time_end, volume.c.time_end > time_start,
+            volume.c.altitude_lower_m < altitude_upper_m,
+            volume.c.altitude_upper_m > altitude_lower_m,
+        )
+        found: set[tuple[str, str, str]] = set()
+        for kind, table in ((_OPERATION, operation), (_CONSTRAINT, airspace_constraint)):
+            query = (select(table.c.id, table.c.ovn).distinct()
+                     .join(volume, volume.c.subject_id == table.c.id)
+                     .where(volume.c.subject_kind == kind, *near))
+            found.update((kind, r.id, r.ovn) for r in await self._c.execute(query))
+        return found
+
     async def all_indexed_volumes(self) -> list[IndexedVolume]:
         query = select(volume).where(volume.c.id.in_(select(volume_cell.c.volume_id)))
         return [IndexedVolume(r.subject_kind, r.subject_id, r.ordinal, _volume_from_row(r))
