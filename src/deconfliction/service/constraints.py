@@ -22,7 +22,7 @@ from deconfliction.service.evidence import Recorded
 from deconfliction.service.line import Line
 from deconfliction.service.operations import new_ovn
 from deconfliction.service.validation import off_loop, volume_errors
-from deconfliction.service.volume_index import constraint_cells
+from deconfliction.service.volume_index import constraint_cells, volume_cells
 from deconfliction.store.base import Repository
 
 
@@ -89,6 +89,9 @@ async def publish_constraint(
         raise ValidationFailed(errors)
     line.quotas.take("declarations_per_minute", party.name,
                      line.settings.limits.declarations_per_minute, now=now)
+    # its index keys, worked out before the writer is held (a published or replaced
+    # constraint is active: a withdrawn one cannot be replaced)
+    cells = await off_loop(command.volumes, volume_cells, command.volumes)
 
     async def work(repo: Repository) -> Recorded[Constraint]:
         await _check_names(repo, command)
@@ -99,7 +102,7 @@ async def publish_constraint(
                 exempt=command.exempt, state=ConstraintState.ACTIVE,
                 ovn=new_ovn(), version=1, created_at=now, updated_at=now,
             )
-            await repo.insert_constraint(constraint, constraint_cells(constraint))
+            await repo.insert_constraint(constraint, cells)
             (receipt,) = await repo.append_leaves([
                 evidence.constraint_changed(constraint, first=True)])
             await _tell_everyone(repo, constraint, "constraint.published", now)
@@ -110,7 +113,7 @@ async def publish_constraint(
             applies_to=command.applies_to, exempt=command.exempt,
             ovn=new_ovn(), version=previous.version + 1, updated_at=now,
         )
-        await repo.update_constraint(constraint, constraint_cells(constraint))
+        await repo.update_constraint(constraint, cells)
         (receipt,) = await repo.append_leaves([
             evidence.constraint_changed(constraint, first=False)])
         await _tell_everyone(repo, constraint, "constraint.changed", now)

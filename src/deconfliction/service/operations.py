@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, replace
+from functools import partial
 
 from deconfliction.engine.cells import search_cells
 from deconfliction.engine.footprint import footprint_errors, geographic_bounds
@@ -24,12 +25,22 @@ from deconfliction.service.errors import (
     ValidationFailed,
 )
 from deconfliction.service.line import Line, LineSettings
-from deconfliction.service.strategic import Proposal, check_plan, is_short_notice
+from deconfliction.service.strategic import (
+    Proposal,
+    Search,
+    Versions,
+    is_short_notice,
+    judge,
+    surroundings,
+    versions_at,
+)
+from deconfliction.service.strategic import searches as strategic_searches
 from deconfliction.service.validation import check_volumes, off_loop
-from deconfliction.service.volume_index import operation_cells
+from deconfliction.service.volume_index import VolumeCells, operation_cells, volume_cells
 from deconfliction.store.base import Repository
 
 _QUERY_PAST_S = 8 * 86400.0  # a query with no window looks this far back (covers live volumes)
+_OPTIMISTIC_TRIES = 2  # assessments outside the writer before one inside it (the fallback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,8 @@ class _Assessed:
     previous: Operation | None
     overridden: tuple[Operation, ...]
     short_notice: bool
+    searches: list[Search] | None = None  # the index searches of the check (None: no check)
+    versions: Versions = frozenset()  # what they found: what the check was made against
 
 
 def _validate(line: Line, party: Party, command: DeclareOperation, now: float) -> None:
@@ -141,13 +154,53 @@ async def _assess(
                     frozenset(command.key), command.operation_id)
     moved = previous is None or previous.volumes != command.volumes
     overridden: list[Operation] = []
+    where: list[Search] | None = None
+    versions: Versions = frozenset()
     if command.state.deconflicted:
-        overridden = await check_plan(repo, plan, now, settings, short_notice_rule=moved)
+        around = await surroundings(repo, plan, settings)
+        where, versions = around.searches, around.versions
+        overridden = await judge(repo, plan, around, now, settings, short_notice_rule=moved)
     if previous is not None and not moved:
         short = previous.short_notice  # unmoved: it keeps the notice it was given
     else:
         short = is_short_notice(plan, now, settings)
-    return _Assessed(previous, tuple(overridden), short)
+    return _Assessed(previous, tuple(overridden), short, where, versions)
+
+
+async def _assess_apart(
+    repo: Repository, settings: LineSettings, party: Party, command: DeclareOperation,
+    now: float,
+) -> _Assessed | None:
+    """:func:`_assess` in a read-only unit, outside the writer; None when the records it was
+    made against changed while it read (a backend whose reads are not one snapshot: the
+    identity read before and after must agree with what the check saw)."""
+    plan = Proposal(party.name, command.volumes, command.priority,
+                    frozenset(command.key), command.operation_id)
+    where = strategic_searches(plan, settings) if command.state.deconflicted else []
+    before = await versions_at(repo, where)
+    try:
+        found = await _assess(repo, settings, party, command, now)
+    except Refusal:
+        if await versions_at(repo, where) != before:
+            return None  # refused against a changing line: read it again
+        raise
+    if found.searches is not None and not (
+            before == found.versions == await versions_at(repo, found.searches)):
+        return None
+    return found
+
+
+async def _unchanged(repo: Repository, found: _Assessed) -> bool:
+    """Inside the writer: whether what ``found`` was assessed against is as it was (the
+    replaced operation's ovn, and the ids and ovns of the records near the plan) — index
+    reads only, no geometry. On PostgreSQL these reads are in the SERIALIZABLE unit, so a
+    concurrent write to them aborts one of the two (40001) and the retry sees it."""
+    if found.previous is not None:
+        now_is = await repo.operations(ids=[found.previous.id], include_ended=True,
+                                       with_volumes=False)
+        if not now_is or now_is[0].ovn != found.previous.ovn:
+            return False
+    return found.searches is None or await versions_at(repo, found.searches) == found.versions
 
 
 async def declare_operation(
@@ -159,31 +212,65 @@ async def declare_operation(
     line.quotas.take("declarations_per_minute", party.name,
                      line.settings.limits.declarations_per_minute, now=now)
 
-    async def work(repo: Repository) -> Declared:
+    # the cells (never ended here) and the assessment are worked out outside the writer, so
+    # no party's write waits behind this one's geometry (DSS style: assess, then store only
+    # if the ovns assessed against are unchanged; assess again if not)
+    cells = await off_loop(command.volumes, volume_cells, command.volumes)
+    for _ in range(_OPTIMISTIC_TRIES):
+        found = await line.store.interact(
+            lambda repo: _assess_apart(repo, line.settings, party, command, now))
+        if found is None:
+            continue
+
+        stored = await line.store.transact(
+            partial(_store_if_unchanged, party=party, command=command, found=found,
+                    cells=cells, now=now))
+        if stored is not None:
+            return stored
+
+    async def work(repo: Repository) -> Declared:  # the bounded fallback: all in the writer
         found = await _assess(repo, line.settings, party, command, now)
-        previous = found.previous
-        if previous is None:
-            operation = Operation(
-                id=str(uuid.uuid4()), owner=party.name, volumes=command.volumes,
-                priority=command.priority, state=command.state, ovn=new_ovn(), version=1,
-                short_notice=found.short_notice, callsigns=command.callsigns,
-                notes=command.notes, created_at=now, updated_at=now,
-            )
-            await repo.insert_operation(operation, operation_cells(operation))
-        else:
-            operation = replace(
-                previous, volumes=command.volumes, priority=command.priority,
-                state=command.state, ovn=new_ovn(), version=previous.version + 1,
-                short_notice=found.short_notice, callsigns=command.callsigns,
-                notes=command.notes, updated_at=now,
-            )
-            await repo.update_operation(operation, operation_cells(operation))
-        (receipt,) = await repo.append_leaves([
-            evidence.operation_changed(operation, first=previous is None)])
-        await _tell_overridden(repo, operation, list(found.overridden), now)
-        return Declared(operation, found.overridden, receipt)
+        return await _store(repo, party, command, found, cells, now)
 
     return await line.store.transact(work)
+
+
+async def _store_if_unchanged(
+    repo: Repository, party: Party, command: DeclareOperation, found: _Assessed,
+    cells: VolumeCells, now: float,
+) -> Declared | None:
+    """:func:`_store` if what ``found`` was assessed against is unchanged, else None."""
+    if not await _unchanged(repo, found):
+        return None
+    return await _store(repo, party, command, found, cells, now)
+
+
+async def _store(
+    repo: Repository, party: Party, command: DeclareOperation, found: _Assessed,
+    cells: VolumeCells, now: float,
+) -> Declared:
+    """Store an assessed declaration, its ledger leaf and the overridden owners' events."""
+    previous = found.previous
+    if previous is None:
+        operation = Operation(
+            id=str(uuid.uuid4()), owner=party.name, volumes=command.volumes,
+            priority=command.priority, state=command.state, ovn=new_ovn(), version=1,
+            short_notice=found.short_notice, callsigns=command.callsigns,
+            notes=command.notes, created_at=now, updated_at=now,
+        )
+        await repo.insert_operation(operation, cells)
+    else:
+        operation = replace(
+            previous, volumes=command.volumes, priority=command.priority,
+            state=command.state, ovn=new_ovn(), version=previous.version + 1,
+            short_notice=found.short_notice, callsigns=command.callsigns,
+            notes=command.notes, updated_at=now,
+        )
+        await repo.update_operation(operation, cells)
+    (receipt,) = await repo.append_leaves([
+        evidence.operation_changed(operation, first=previous is None)])
+    await _tell_overridden(repo, operation, list(found.overridden), now)
+    return Declared(operation, found.overridden, receipt)
 
 
 @dataclass(frozen=True, slots=True)
