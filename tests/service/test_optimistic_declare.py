@@ -10,6 +10,7 @@ Every backend the ``store`` fixture gives (SQLite; PostgreSQL when configured).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -220,3 +221,17 @@ async def test_the_identity_read_in_the_writer_is_what_the_check_found(
                                    clock())
     found, identity = await line.store.interact(both)
     assert found == identity == {("constraint", closed.value.id, closed.value.ovn)}
+
+
+async def test_conflicting_declarations_racing_for_real_one_is_accepted(
+        line: Line, clock: FakeClock) -> None:
+    made = await add_parties(line, **{f"p{i}": Role.OPERATOR for i in range(4)})
+    outcomes = await asyncio.gather(*(
+        operations.declare_operation(line, made[f"p{i}"], operations.DeclareOperation(PLAN),
+                                     clock())
+        for i in range(4)), return_exceptions=True)
+
+    accepted = [o for o in outcomes if isinstance(o, operations.Declared)]
+    assert len(accepted) == 1, outcomes
+    assert all(isinstance(o, ConflictRefused) for o in outcomes if o not in accepted), outcomes
+    assert [o.id for o in await _live(line)] == [accepted[0].operation.id]
