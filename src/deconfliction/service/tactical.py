@@ -413,7 +413,8 @@ class DetectionCycle:
             code = (inc_track * len(constraints) + inc_constraint)[binds]
             # an aircraft and a constraint of several volumes: the earliest entry
             earliest = np.lexsort((inc_entry[binds], code))
-            first = earliest[np.r_[True, code[earliest][1:] != code[earliest][:-1]]]
+            first = earliest[np.r_[True, code[earliest][1:] != code[earliest][:-1]]
+                             if code.size else []]  # no incursion that binds: nothing kept
             keep = np.flatnonzero(binds)[first]
             inc_track, inc_constraint = inc_track[keep], inc_constraint[keep]
             inc_entry, inc_inside = inc_entry[keep], inc_inside[keep]
