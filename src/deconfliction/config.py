@@ -170,16 +170,21 @@ def _limits(data: dict[str, Any]) -> Limits:
     return replace(limits, **given)
 
 
-def load_settings(path: Path | None) -> LineSettings:
-    """Settings from ``path`` (defaults where it is silent, or when there is no file)."""
-    if path is None:
-        return LineSettings()
+def _read(path: Path) -> dict[str, Any]:
+    """The TOML document at ``path``, or a `ConfigError` saying why not."""
     try:
-        data = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"configuration file {path} not found") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_settings(path: Path | None) -> LineSettings:
+    """Settings from ``path`` (defaults where it is silent, or when there is no file)."""
+    if path is None:
+        return LineSettings()
+    data = _read(path)
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}")
@@ -222,12 +227,7 @@ def load_server_settings(path: Path | None) -> ServerSettings:
     """The ``[log]`` and ``[metrics]`` tables of ``path`` (defaults without a file)."""
     if path is None:
         return ServerSettings()
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    data = _read(path)
     try:
         log = _table(data, "log", {"level", "format"})
         metrics = _table(data, "metrics", {"enabled"})

@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import CursorResult, Row
+from sqlalchemy.sql.elements import ColumnElement
 
 from deconfliction.model import fastjson
 from deconfliction.model.constraint import Constraint, ConstraintKind, ConstraintState
@@ -64,6 +65,18 @@ _EVENTS_AFTER = hot(select(event)
 _PARTY_BY_TOKEN = hot(select(party).where(party.c.token_hash == bindparam("token_hash")))
 _PARTIES = hot(select(party).order_by(party.c.name))
 _PARTY = hot(select(party).where(party.c.name == bindparam("name")))
+
+
+def _near(cells: npt.NDArray[np.int64], time_start: float, time_end: float,
+          altitude_lower_m: float, altitude_upper_m: float) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of an index search: a volume filed under a cell in one of the inclusive
+    ``(low, high)`` ranges, overlapping the window and the band (open)."""
+    in_cells = select(volume_cell.c.volume_id).where(or_(*(
+        volume_cell.c.cell.between(int(lo), int(hi)) for lo, hi in cells)))
+    return (volume.c.id.in_(in_cells),
+            volume.c.time_start < time_end, volume.c.time_end > time_start,
+            volume.c.altitude_lower_m < altitude_upper_m,
+            volume.c.altitude_upper_m > altitude_lower_m)
 
 
 def _volume_from_row(row: Row[Any]) -> Volume:
@@ -170,14 +183,8 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
     ) -> list[IndexedVolume]:
         if len(cells) == 0:
             return []
-        in_cells = select(volume_cell.c.volume_id).where(or_(*(
-            volume_cell.c.cell.between(int(lo), int(hi)) for lo, hi in cells)))
-        query = select(volume).where(
-            volume.c.id.in_(in_cells),
-            volume.c.time_start < time_end, volume.c.time_end > time_start,
-            volume.c.altitude_lower_m < altitude_upper_m,
-            volume.c.altitude_upper_m > altitude_lower_m,
-        )
+        query = select(volume).where(*_near(cells, time_start, time_end,
+                                            altitude_lower_m, altitude_upper_m))
         rows = await self._c.execute(query)
         return [IndexedVolume(r.subject_kind, r.subject_id, r.ordinal, _volume_from_row(r))
                 for r in rows]
@@ -193,14 +200,7 @@ class SqlRepository(TacticalSql, HotlineSql, WebhookSql, LedgerSql):
     ) -> set[tuple[str, str, str]]:
         if len(cells) == 0:
             return set()
-        in_cells = select(volume_cell.c.volume_id).where(or_(*(
-            volume_cell.c.cell.between(int(lo), int(hi)) for lo, hi in cells)))
-        near = (
-            volume.c.id.in_(in_cells),
-            volume.c.time_start < time_end, volume.c.time_end > time_start,
-            volume.c.altitude_lower_m < altitude_upper_m,
-            volume.c.altitude_upper_m > altitude_lower_m,
-        )
+        near = _near(cells, time_start, time_end, altitude_lower_m, altitude_upper_m)
         found: set[tuple[str, str, str]] = set()
         for kind, table in ((_OPERATION, operation), (_CONSTRAINT, airspace_constraint)):
             query = (select(table.c.id, table.c.ovn).distinct()
