@@ -64,6 +64,10 @@ class PostgresStore(CommitHooks):
         self._engine = create_engine(self.url, pool_size=CONNECTIONS, max_overflow=0,
                                      pool_pre_ping=True)
         self._serializable = self._engine.execution_options(isolation_level="SERIALIZABLE")
+        # A read unit sees one snapshot (REPEATABLE READ): a dry run or a list that reads
+        # several tables never sees half of a write that committed between its statements.
+        self._snapshot = self._engine.execution_options(isolation_level="REPEATABLE READ",
+                                                        postgresql_readonly=True)
         self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="postgres")
         self._random = random.Random()
         self._retry_gate = asyncio.Lock()  # retries one at a time ...
@@ -88,7 +92,7 @@ class PostgresStore(CommitHooks):
         return await self.interact(work)  # a network round trip: never on the event loop
 
     def _read(self, work: Callable[[Repository], Awaitable[T]]) -> T:
-        with self._engine.begin() as connection:
+        with self._snapshot.begin() as connection:
             return run_unit(work, SqlRepository(ThreadConnection(connection)))
 
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
