@@ -274,6 +274,8 @@ function renderOperations(ctx: Ctx, list: HTMLElement): void {
 function summary(e: LineEvent): string {
   const d = e.data as Record<string, unknown>;
   if (e.kind.startsWith("message.")) return String(d.subject ?? d.reply ?? d.party ?? "");
+  if (e.kind === "alert.capped") return `${String(d.party ?? "")}: ${String(d.held_back ?? 0)} held back`;
+  if (e.kind === "alert.uncapped") return String(d.party ?? "");
   if (e.kind.startsWith("alert.")) return String(d.alert_kind ?? "");
   if (e.kind.startsWith("constraint.")) return String(d.name ?? "");
   if (e.kind.startsWith("operation.")) return `${d.owner ?? ""} ${d.state ?? ""}`.trim();
