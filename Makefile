@@ -56,8 +56,12 @@ chromium:
 demo: install
 	$(BIN)/deconfliction demo
 
+# The suite on parallel workers (pytest-xdist): most e2e time is spent waiting on servers and
+# CLI child processes, so three workers help even on two cores. --dist loadfile keeps a module's
+# tests on one worker, so a module's servers start once. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 3
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The linters CI runs (.ci/run): style, strict types, and the layers' import contract
 # (pyproject.toml's [tool.importlinter]: imports point down the layers of DESIGN.md).

@@ -17,10 +17,12 @@ Everything skips, saying why, when Chromium, Playwright or the built console is 
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -195,7 +197,20 @@ def shot(request) -> Callable[[Any, str], Path]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _fresh_artifacts() -> None:
-    """Screenshots of this run only."""
-    if ARTIFACTS.is_dir() and _unavailable() is None:
-        shutil.rmtree(ARTIFACTS)
+def _fresh_artifacts(request: pytest.FixtureRequest) -> None:
+    """Screenshots of this run only: the first process of a run to get here empties the folder.
+    Parallel workers (pytest-xdist) share the run's ``testrunuid``; a lock and a marker file make
+    the first one of them clean and the others leave the folder (and each other's shots) alone."""
+    if _unavailable() is not None:
+        return
+    run = getattr(request.config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex
+    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+    marker = ARTIFACTS / ".run"
+    with open(ARTIFACTS.parent / ".browser.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file() and marker.read_text() == run:
+            return
+        if ARTIFACTS.is_dir():
+            shutil.rmtree(ARTIFACTS)
+        ARTIFACTS.mkdir(parents=True)
+        marker.write_text(run)
