@@ -58,10 +58,11 @@ demo: install
 
 # The suite on parallel workers (pytest-xdist): most e2e time is spent waiting on servers and
 # CLI child processes, so three workers help even on two cores. --dist loadfile keeps a module's
-# tests on one worker, so a module's servers start once. TEST_WORKERS=0 runs it in one process.
+# tests on one worker, so a module's servers start once; --no-loadscope-reorder hands modules out
+# in the order tests/conftest.py gives (the slowest first). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 test: install-test
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The linters CI runs (.ci/run): style, strict types, and the layers' import contract
 # (pyproject.toml's [tool.importlinter]: imports point down the layers of DESIGN.md).
