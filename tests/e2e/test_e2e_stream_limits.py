@@ -213,7 +213,7 @@ def test_a_malformed_cursor_is_a_400_before_any_stream(limited, value):
 def test_the_largest_cursor_is_served(limited):
     top = str(2**63 - 1)
     assert limited.expect(limited.red.get("/v1/events", params={"after": top}), 200) == {
-        "events": []}
+        "events": [], "next": None}
     stream = SSE(limited.server.base_url, limited.tokens["red"], last_event_id=int(top))
     try:
         assert stream.next_frame().comment == "heartbeat"

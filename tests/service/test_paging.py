@@ -218,6 +218,29 @@ async def test_a_bad_cursor_is_a_400_naming_it(line: Line) -> None:
         assert [e.field for e in refused.value.errors] == ["cursor"], cursor
 
 
+def _forged(*key: object) -> str:
+    return base64.urlsafe_b64encode(f"[{','.join(map(str, key))}]".encode()).decode()
+
+
+async def test_a_forged_number_in_a_cursor_is_a_400_not_an_overflow(line: Line) -> None:
+    """A cursor is base64 JSON a client can forge: numbers past what a 64-bit column or a
+    double holds (which SQLite and PostgreSQL refuse with an overflow) are refused first."""
+    parties = await add_parties(line, blue=Role.OPERATOR)
+    blue = parties["blue"]
+    for number in ("99999999999999999999999", "9223372036854775807", "-9223372036854775809",
+                   "1e400", "-1e400", "1" + "0" * 5000):
+        with pytest.raises(ValidationFailed) as refused:
+            await operations.list_operations(line, blue, cursor=_forged(
+                '"operations"', number, '"x"'), limit=10)
+        assert [e.field for e in refused.value.errors] == ["cursor"], number
+        with pytest.raises(ValidationFailed) as refused:
+            await ledger.entries(line, blue, 0, None, cursor=_forged('"ledger"', number), limit=10)
+        assert [e.field for e in refused.value.errors] == ["cursor"], number
+    # the largest keys a list really holds still page (nothing after them)
+    assert list(await operations.list_operations(
+        line, blue, cursor=_forged('"operations"', 2**52, '"x"'), limit=10)) == []
+
+
 async def test_parties(line: Line) -> None:
     names = _shuffled_ids("party")
 

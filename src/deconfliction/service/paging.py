@@ -75,11 +75,17 @@ class Order(Generic[T]):
         return _encode([self.name, *self.key(item)])
 
 
+KEY_NUMBER_BOUND = 2**53
+"""Largest magnitude of a number in a cursor's key: every key we write (times in seconds,
+ledger indices, sequence numbers) is far below it, and both databases' 64-bit integers and
+doubles hold it exactly, so a forged cursor's number can never overflow a query."""
+
+
 def _is(value: Any, kind: type) -> bool:
-    if kind is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float or kind is int:
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and (kind is float or isinstance(value, int))
+                and abs(value) < KEY_NUMBER_BOUND)  # False for NaN and infinities too
     return isinstance(value, kind)
 
 
