@@ -44,10 +44,13 @@ def test_message_receipt_reply_and_need_to_know(hot, geo, area):
     assert kinds_for(hot, "blue", m["id"])[:2] == ["message.sent", "message.delivered"]
     assert "message.received" in kinds_for(hot, "red", m["id"])
 
-    # Replies: only a recipient (403 for the sender, a third party and observers).
-    for party in ("blue", "mission", "watch"):
+    # Replies: only a recipient (403 for the sender and observers, who may read it; 404 for
+    # a third party, who may not know it exists: the same answer as for no message at all).
+    for party in ("blue", "watch"):
         hot.problem(hot.as_(party).post(f"/v1/messages/{m['id']}/replies",
                                         json={"reply": "acknowledged"}), 403, "forbidden")
+    hot.problem(hot.as_("mission").post(f"/v1/messages/{m['id']}/replies",
+                                        json={"reply": "acknowledged"}), 404, "not_found")
     hot.problem(hot.red.post("/v1/messages/no-such-id/replies",
                              json={"reply": "acknowledged"}), 404)
     r = hot.expect(hot.red.post(f"/v1/messages/{m['id']}/replies",

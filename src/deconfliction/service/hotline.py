@@ -229,6 +229,9 @@ async def reply(
             raise NotFound(f"no message {message_id!r}")
         mine = await repo.recipient(message_id, party.name)
         if mine is None:
+            # one who may not read the message learns nothing, not even that it exists
+            if not _visible(party, message, (await repo.recipients([message_id]))[message_id]):
+                raise NotFound(f"no message {message_id!r}")
             raise PermissionDenied("only a recipient of this message may reply to it")
         if mine.reply is not None and not charged:
             line.quotas.take("messages_per_minute", party.name,
