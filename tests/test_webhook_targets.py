@@ -92,12 +92,17 @@ async def test_a_name_is_judged_by_every_address_it_has() -> None:
     target = await check_target("https://hooks.example:8443/x", (), dns)
     assert (target.host, target.port, str(target.address)) == ("hooks.example", 8443, PUBLIC)
     for url, reason in (("http://split.example/x", "not_public"),
-                        ("http://empty.example/x", "dns"), ("http://nowhere.example/x", "dns"),
+                        ("http://empty.example/x", "not_public"),
+                        ("http://nowhere.example/x", "not_public"),
                         ("http://[::ffff:7f00:1]/x", "not_public")):
         with pytest.raises(TargetRefused) as refused:
             await check_target(url, (), dns)
         assert refused.value.reason == reason
         assert "10.0.0.7" not in refused.value.detail  # never the address a name hides
+        if "[" not in url:  # a name: resolving inward or not at all reads the same
+            assert refused.value.detail == url.split("/")[2] + (
+                " does not resolve to public addresses only; webhooks may only reach public "
+                "addresses")
 
 
 def _line(store: Any, dns: Resolver, **limits: Any) -> Line:
@@ -147,8 +152,8 @@ async def test_delivery_checks_again_and_connects_to_the_checked_address() -> No
         dns.names["hooks.example"] = ["192.168.1.20"]  # DNS changed since registration
         assert await webhooks._post(line, client, hook, EVENT) == "not_public"
         assert len(seen) == 1  # no connection was made
-        del dns.names["hooks.example"]
-        assert await webhooks._post(line, client, hook, EVENT) == "dns"
+        del dns.names["hooks.example"]  # no longer resolves: the same category
+        assert await webhooks._post(line, client, hook, EVENT) == "not_public"
 
 
 async def test_an_endless_answer_is_read_only_up_to_the_limit() -> None:

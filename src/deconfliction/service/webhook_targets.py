@@ -149,10 +149,27 @@ async def check_target(url: str, allow: Sequence[Network], resolver: Resolver) -
     except (OSError, TimeoutError, UnicodeError, ValueError):
         addresses = []
     if not addresses:
-        raise TargetRefused("dns", f"{host} does not resolve")
+        raise _not_public(host)
     for address in addresses:
         reason = why_not_public(address, allow)
         if reason is not None:
-            raise TargetRefused("not_public", f"{host} resolves to a {reason} address; "
-                                "webhooks may only reach public addresses")
+            if not _is_literal(host):
+                raise _not_public(host)
+            raise TargetRefused("not_public", f"{host} is a {reason} address; webhooks may "
+                                "only reach public addresses")
     return Target(host, port, addresses[0])
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_public(host: str) -> TargetRefused:
+    """One answer for a name that does not resolve and one that resolves inward: which names
+    the server's resolver knows, and where they point, is not a party's to map."""
+    return TargetRefused("not_public", f"{host} does not resolve to public addresses only; "
+                         "webhooks may only reach public addresses")
