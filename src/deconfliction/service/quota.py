@@ -22,7 +22,12 @@ from __future__ import annotations
 
 from deconfliction.service.errors import RateLimited
 
-__all__ = ["CpuMeter", "Quotas", "Shares"]
+__all__ = ["ANONYMOUS", "CpuMeter", "Quotas", "Shares"]
+
+ANONYMOUS = "(anonymous)"
+"""The pseudo-party charged with every request no party's token is on (no token, an unknown
+or malformed one): together they get one party's `Shares`, so a flood of made-up tokens
+cannot take the server from the parties. No party can have this name (parentheses)."""
 
 
 class Quotas:
