@@ -4,6 +4,10 @@ template. Served in process (httpx's ASGI transport sets the client's address)."
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from typing import Any
+
 import httpx
 import pytest
 
@@ -50,5 +54,27 @@ async def test_metrics_from_loopback_need_no_token(line) -> None:
         assert answer.status_code == 200, answer.text
         assert "deconfliction_ledger_signed_leaves" in answer.text
         assert "deconfliction_detection_cycle_seconds_count" in answer.text
+        assert "deconfliction_pending_writes 0.0" in answer.text  # nothing is being written
+        assert "deconfliction_leader 1.0" in answer.text
         refused = await client.post("/metrics")
         assert refused.status_code == 405
+
+
+async def test_pending_writes_counts_the_units_waiting_for_the_writer(line) -> None:
+    """The gauge reads the store: units queued for (SQLite's one writer) or running in (each
+    PostgreSQL connection) a write, until they commit."""
+    release = threading.Event()
+
+    async def held(_repo: Any) -> None:  # runs on a store thread: block it, not the loop
+        release.wait(30)
+
+    assert line.store.pending_writes() == 0
+    units = [asyncio.create_task(line.store.transact(held)) for _ in range(4)]
+    for _ in range(500):  # until the four have reached the store (bounded)
+        if line.store.pending_writes() == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert line.store.pending_writes() == 4
+    release.set()
+    await asyncio.gather(*units)
+    assert line.store.pending_writes() == 0

@@ -38,7 +38,8 @@ CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 class Metrics:
     """The line's metrics: requests by route, method and status; request latency by route;
-    open event streams; detection cycle time; signed ledger size."""
+    open event streams; detection cycle time; write units waiting for the writer; whether this
+    process runs the line's clocks; signed ledger size."""
 
     path = METRICS_PATH
 
@@ -60,6 +61,15 @@ class Metrics:
             "deconfliction_detection_cycle_seconds", "Time one tactical detection cycle "
             "took (this process, when it runs the line's clocks)",
             buckets=CYCLE_BUCKETS, registry=self.registry)
+        self.writes = Gauge(
+            "deconfliction_pending_writes", "Write units queued for or holding the database "
+            "writer", registry=self.registry)
+        self.writes.set_function(lambda: float(line.store.pending_writes()))
+        self.leader = Gauge(
+            "deconfliction_leader", "1 when this process runs the line's clocks (detection "
+            "cycle, conformance timers, escalation, ledger signer); today every serve process "
+            "does, one per line", registry=self.registry)
+        self.leader.set(1.0)
         self.ledger = Gauge(
             "deconfliction_ledger_signed_leaves", "Leaves under the latest signed tree head",
             registry=self.registry)

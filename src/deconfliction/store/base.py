@@ -139,6 +139,9 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+    def pending_writes(self) -> int:
+        """Write units queued for or holding the writer now (a gauge for ``/metrics``)."""
+        ...
     def on_commit(self, hook: CommitHook) -> None:
         """Call ``hook`` with the events a transaction appended, in order, after it commits
         (in this process; other processes' writes are found by polling)."""

@@ -98,6 +98,9 @@ class PostgresStore(CommitHooks):
         with self._snapshot.begin() as connection:
             return run_unit(work, SqlRepository(ThreadConnection(connection)))
 
+    def pending_writes(self) -> int:
+        return self._running + self._retrying  # first attempts running, losers retrying
+
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
         starved = False
         try:

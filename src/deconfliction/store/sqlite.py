@@ -99,6 +99,7 @@ class SqliteStore(CommitHooks):
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._read_threads = ThreadPoolExecutor(READERS, thread_name_prefix="sqlite-reader")
         self._queue: list[_Unit] = []
+        self._writing = 0  # units of the batch the writer thread holds
         self._committer: asyncio.Task[None] | None = None
 
     @classmethod
@@ -135,6 +136,9 @@ class SqliteStore(CommitHooks):
         with self._reader.begin() as connection:
             return run_unit(work, SqlRepository(ThreadConnection(connection)))
 
+    def pending_writes(self) -> int:
+        return len(self._queue) + self._writing
+
     async def transact(self, work: Callable[[Repository], Awaitable[T]]) -> T:
         unit = _Unit(work, asyncio.get_running_loop().create_future())
         self._queue.append(unit)
@@ -147,6 +151,7 @@ class SqliteStore(CommitHooks):
         loop = asyncio.get_running_loop()
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            self._writing = len(batch)
             try:
                 await loop.run_in_executor(self._write_thread, self._commit, batch)
             except Exception as error:  # the commit itself failed: nothing is stored
@@ -156,6 +161,7 @@ class SqliteStore(CommitHooks):
                 for unit in batch + self._queue:
                     unit.future.cancel()
                 raise
+            self._writing = 0
             appended: list[Event] = []
             for unit in batch:
                 appended += unit.appended
