@@ -144,6 +144,16 @@ class Limits:
     response starts); the next is a 429 before its body is read. An honest client has a few
     (the e2e tests' bursts use 8 threads); one party cannot queue hundreds ahead of others."""
 
+    costly_jobs: int = 2
+    """Costly jobs (validating volumes off the event loop, a declaration's or dry run's
+    strategic assessment, a constraint's check) one server process runs at once, each of a
+    different party, the waiting parties taken in turn (`service.fair_gate`): the cores of a
+    small host. More would only contend with the event loop for the interpreter lock."""
+
+    costly_jobs_queued: int = 8
+    """A party's costly jobs that may wait for their turn (one runs); the next is a 429.
+    The e2e tests' bursts of 8 threads fit; a flood of dry runs waits behind itself."""
+
     server_ms_per_s: int = 250
     """Server time (the process's CPU, ms, each second split among the requests in the server)
     one party's requests may take per second while other parties are being served: a quarter

@@ -80,18 +80,20 @@ async def publish_constraint(
     line: Line, party: Party, command: PublishConstraint, now: float
 ) -> Recorded[Constraint]:
     """Publish or replace a constraint; every other party is told (at most
-    ``declarations_per_minute`` changes of one party's operations and constraints)."""
+    ``declarations_per_minute`` changes of one party's operations and constraints). One
+    costly job (`Line.gate`): checked in the party's turn; the write does not hold it."""
     _require_authority(party)
-    errors = await off_loop(command.volumes, volume_errors, command.volumes, now=now,
-                            horizon_s=line.settings.planning_horizon_s,
-                            limits=line.settings.limits)
-    if errors:
-        raise ValidationFailed(errors)
-    line.quotas.take("declarations_per_minute", party.name,
-                     line.settings.limits.declarations_per_minute, now=now)
-    # its index keys, worked out before the writer is held (a published or replaced
-    # constraint is active: a withdrawn one cannot be replaced)
-    cells = await off_loop(command.volumes, volume_cells, command.volumes)
+    async with line.gate.job(party.name, line.settings.limits):
+        errors = await off_loop(command.volumes, volume_errors, command.volumes, now=now,
+                                horizon_s=line.settings.planning_horizon_s,
+                                limits=line.settings.limits)
+        if errors:
+            raise ValidationFailed(errors)
+        line.quotas.take("declarations_per_minute", party.name,
+                         line.settings.limits.declarations_per_minute, now=now)
+        # its index keys, worked out before the writer is held (a published or replaced
+        # constraint is active: a withdrawn one cannot be replaced)
+        cells = await off_loop(command.volumes, volume_cells, command.volumes)
 
     async def work(repo: Repository) -> Recorded[Constraint]:
         await _check_names(repo, command)

@@ -10,6 +10,7 @@ from ipaddress import IPv4Network, IPv6Network
 from deconfliction.model.limits import Limits
 from deconfliction.model.message import Urgency
 from deconfliction.model.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, SeparationProfile
+from deconfliction.service.fair_gate import FairGate
 from deconfliction.service.live import Live
 from deconfliction.service.quota import Quotas
 from deconfliction.service.unanswered import Unanswered
@@ -69,3 +70,4 @@ class Line:
     quotas: Quotas = field(default_factory=Quotas)  # per-party rates (this process's buckets)
     unanswered: Unanswered = field(default_factory=Unanswered)  # per sender → recipient
     resolve: Resolver = resolve
+    gate: FairGate = field(default_factory=FairGate)  # costly jobs, one a party, in turn

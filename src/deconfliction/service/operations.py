@@ -207,18 +207,22 @@ async def declare_operation(
     line: Line, party: Party, command: DeclareOperation, now: float
 ) -> Declared:
     """Create or replace an operation under the strategic rules (service.strategic); at most
-    ``declarations_per_minute`` changes of one party's operations and constraints."""
-    await off_loop(command.volumes, _validate, line, party, command, now)
-    line.quotas.take("declarations_per_minute", party.name,
-                     line.settings.limits.declarations_per_minute, now=now)
-
-    # the cells (never ended here) and the assessment are worked out outside the writer, so
-    # no party's write waits behind this one's geometry (DSS style: assess, then store only
-    # if the ovns assessed against are unchanged; assess again if not)
-    cells = await off_loop(command.volumes, volume_cells, command.volumes)
+    ``declarations_per_minute`` changes of one party's operations and constraints. The
+    geometry (validation and cells, then each assessment) is a costly job (`Line.gate`): it
+    waits for the party's turn; the write does not hold the turn."""
+    gate, limits = line.gate, line.settings.limits
+    async with gate.job(party.name, limits):
+        await off_loop(command.volumes, _validate, line, party, command, now)
+        line.quotas.take("declarations_per_minute", party.name,
+                         line.settings.limits.declarations_per_minute, now=now)
+        # the cells (never ended here) and the assessment are worked out outside the
+        # writer, so no party's write waits behind this one's geometry (DSS style: assess,
+        # then store only if the ovns assessed against are unchanged; assess again if not)
+        cells = await off_loop(command.volumes, volume_cells, command.volumes)
     for _ in range(_OPTIMISTIC_TRIES):
-        found = await line.store.interact(
-            lambda repo: _assess_apart(repo, line.settings, party, command, now))
+        async with gate.job(party.name, limits):
+            found = await line.store.interact(
+                lambda repo: _assess_apart(repo, line.settings, party, command, now))
         if found is None:
             continue
 
@@ -322,8 +326,17 @@ async def check_operation(
 
     The strategic rules' refusal is returned, not raised; every other error (validation,
     permission, an unknown or stale operation to replace) is raised as declaring raises it.
-    The answer holds for the line as it is now: a later declaration is decided afresh.
+    The answer holds for the line as it is now: a later declaration is decided afresh. One
+    costly job (`Line.gate`), as declaring is.
     """
+    async with line.gate.job(party.name, line.settings.limits):
+        return await _check(line, party, command, now)
+
+
+async def _check(
+    line: Line, party: Party, command: DeclareOperation, now: float
+) -> Acceptable | Refusal:
+    """:func:`check_operation` in the party's turn."""
     await off_loop(command.volumes, _validate, line, party, command, now)
 
     async def work(repo: Repository) -> Acceptable | Refusal:
