@@ -128,8 +128,10 @@ class Limits:
     """How long an idle keep-alive connection is kept waiting for its next request."""
 
     connections: int = 2_000
-    """Concurrent connections one server process serves; past it, new requests get a 503
-    (each connection costs a file descriptor and a little memory)."""
+    """Concurrent connections one server process serves (each costs a file descriptor and a
+    little memory). A connection arriving at the cap cuts the one that has waited longest for
+    a request's headers; only when every connection has a request in hand is it refused, with
+    a 503 problem naming this limit (`api.server`)."""
 
     webhook_response_bytes: int = 4_096
     """Bytes of a webhook receiver's answer that are read; the rest is never read (the status
