@@ -34,7 +34,6 @@ from deconfliction.service.strategic import (
     surroundings,
     versions_at,
 )
-from deconfliction.service.strategic import searches as strategic_searches
 from deconfliction.service.validation import check_volumes, off_loop
 from deconfliction.service.volume_index import VolumeCells, operation_cells, volume_cells
 from deconfliction.store.base import Repository
@@ -167,29 +166,6 @@ async def _assess(
     return _Assessed(previous, tuple(overridden), short, where, versions)
 
 
-async def _assess_apart(
-    repo: Repository, settings: LineSettings, party: Party, command: DeclareOperation,
-    now: float,
-) -> _Assessed | None:
-    """:func:`_assess` in a read-only unit, outside the writer; None when the records it was
-    made against changed while it read (a backend whose reads are not one snapshot: the
-    identity read before and after must agree with what the check saw)."""
-    plan = Proposal(party.name, command.volumes, command.priority,
-                    frozenset(command.key), command.operation_id)
-    where = strategic_searches(plan, settings) if command.state.deconflicted else []
-    before = await versions_at(repo, where)
-    try:
-        found = await _assess(repo, settings, party, command, now)
-    except Refusal:
-        if await versions_at(repo, where) != before:
-            return None  # refused against a changing line: read it again
-        raise
-    if found.searches is not None and not (
-            before == found.versions == await versions_at(repo, found.searches)):
-        return None
-    return found
-
-
 async def _unchanged(repo: Repository, found: _Assessed) -> bool:
     """Inside the writer: whether what ``found`` was assessed against is as it was (the
     replaced operation's ovn, and the ids and ovns of the records near the plan) — index
@@ -221,11 +197,10 @@ async def declare_operation(
         cells = await off_loop(command.volumes, volume_cells, command.volumes)
     for _ in range(_OPTIMISTIC_TRIES):
         async with gate.job(party.name, limits):
+            # a read unit is one snapshot on both backends (SQLite BEGIN in WAL, PostgreSQL
+            # REPEATABLE READ): the identity the check records is what it was made against
             found = await line.store.interact(
-                lambda repo: _assess_apart(repo, line.settings, party, command, now))
-        if found is None:
-            continue
-
+                lambda repo: _assess(repo, line.settings, party, command, now))
         stored = await line.store.transact(
             partial(_store_if_unchanged, party=party, command=command, found=found,
                     cells=cells, now=now))
